@@ -1,3 +1,67 @@
-//! `cargo xtask`: the project's automation.
+//! `cargo xtask`: the project's automation, so that a local run does what CI does.
+//!
+//! - `cargo xtask run`: set up the toolchain, build the firmware, boot it in QEMU and show its
+//!   decoded defmt log.
+//! - `cargo xtask test`: set up the toolchain, then every gate: formatting, clippy with
+//!   warnings denied, docs without warnings, `no_std` builds of the kernel for Cortex-M4F and
+//!   Cortex-M0, the workspace tests, and the firmware in QEMU.
+//!
+//! Set-up is automatic and printed: QEMU comes from Debian's packages when running as root,
+//! bare-metal Rust targets from rustup (with a timeout) or else from Debian's `rustc-web`
+//! toolchain building `core` from source. When `CI` is set, a piece that cannot be set up is
+//! an error, never a skip.
 
-fn main() {}
+mod firmware;
+mod gates;
+mod toolchain;
+
+use std::{path::PathBuf, process::ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <run|test|help>
+
+  run    build the firmware, boot it in QEMU and show its decoded log
+  test   run every check CI runs (formatting, clippy, docs, no_std builds, tests, firmware)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = args.first().map(String::as_str).unwrap_or("help");
+
+    let outcome = match command {
+        "run" => run(),
+        "test" => gates::test_all(),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The main job: the firmware boots in QEMU, runs the kernel and reports through defmt.
+fn run() -> Result<(), String> {
+    let setup = toolchain::ensure()?;
+    let elf = firmware::build(&setup)?;
+    let outcome = firmware::run_in_qemu(&elf, &[])?;
+
+    outcome.print_log();
+    outcome.expect_success()
+}
+
+/// The repository root (the parent of this crate's folder).
+pub fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+/// Whether this run is under CI, where nothing may be skipped.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|value| !value.is_empty() && value != "false")
+}

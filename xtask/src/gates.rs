@@ -1,0 +1,204 @@
+//! `cargo xtask test`: every check CI runs, in order, stopping at the first failure.
+//!
+//! The closing line counts the tests that ran: the workspace's Rust tests plus the firmware
+//! scenarios run in QEMU.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Instant,
+};
+
+use crate::{
+    firmware,
+    toolchain::{self, CROSS_TARGETS, Route, Setup},
+};
+
+/// Test counts gathered across the steps.
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+/// Runs every gate; `Err` names the first one that failed.
+pub fn test_all() -> Result<(), String> {
+    let started = Instant::now();
+    let setup = toolchain::ensure()?;
+    let root = crate::root();
+    let mut tally = Tally::default();
+
+    step("formatting (cargo fmt --check)", || {
+        run(Command::new(toolchain::cargo())
+            .current_dir(&root)
+            .args(["fmt", "--all", "--check"]))?;
+        run(Command::new(toolchain::cargo())
+            .current_dir(root.join("firmware"))
+            .args(["fmt", "--check"]))
+    })?;
+
+    step("clippy, warnings denied (workspace)", || {
+        run(Command::new(toolchain::cargo()).current_dir(&root).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+
+    step("clippy, warnings denied (firmware)", || {
+        run(setup.cross_cargo(&root.join("firmware"), "clippy").args([
+            "--release",
+            "--target",
+            firmware::TARGET,
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+
+    step("docs without warnings", || {
+        run(Command::new(toolchain::cargo())
+            .current_dir(&root)
+            .env("RUSTDOCFLAGS", "-D warnings")
+            .args(["doc", "--workspace", "--no-deps"]))
+    })?;
+
+    for target in CROSS_TARGETS {
+        step(
+            &format!("kernel is no_std and heap-free on {target}"),
+            || no_std_build(&setup, target),
+        )?;
+    }
+
+    step("workspace tests (cargo test)", || cargo_test(&mut tally))?;
+
+    step("firmware boots in QEMU and passes its self-check", || {
+        let elf = firmware::build(&setup)?;
+        let outcome = firmware::run_in_qemu(&elf, &[])?;
+        outcome.print_log();
+
+        let checked = outcome
+            .log
+            .iter()
+            .any(|line| line.contains("self-check passed"));
+        match (outcome.expect_success(), checked) {
+            (Ok(()), true) => {
+                tally.passed += 1;
+                Ok(())
+            }
+            (Ok(()), false) => {
+                tally.failed += 1;
+                Err("firmware exited cleanly but never reported its self-check".into())
+            }
+            (Err(why), _) => {
+                tally.failed += 1;
+                Err(why)
+            }
+        }
+    })?;
+
+    println!();
+    println!(
+        "xtask: every gate passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "{} passed, {} failed, {} skipped",
+        tally.passed, tally.failed, tally.ignored
+    );
+    Ok(())
+}
+
+/// Runs one named gate with a header and its duration.
+fn step(name: &str, body: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    println!("\n==> {name}");
+    let started = Instant::now();
+    let result = body();
+    let seconds = started.elapsed().as_secs_f64();
+
+    match &result {
+        Ok(()) => println!("<== ok: {name} ({seconds:.1} s)"),
+        Err(why) => println!("<== FAILED: {name} ({seconds:.1} s): {why}"),
+    }
+    result.map_err(|why| format!("{name}: {why}"))
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot start {command:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{command:?} exited with {status}"))
+    }
+}
+
+/// Builds the kernel alone for a bare-metal target: proof that it needs neither std nor alloc.
+fn no_std_build(setup: &Setup, target: &str) -> Result<(), String> {
+    let root = crate::root();
+    let mut command = setup.cross_cargo(&root, "build");
+    command.args(["--package", "unmix", "--release", "--target", target]);
+    if setup.route == Route::DebianBuildStd {
+        command.env("CARGO_TARGET_DIR", root.join("target/debian-build-std"));
+    }
+    run(&mut command)
+}
+
+/// Runs the workspace's tests, echoing their output and adding up the `test result:` lines.
+fn cargo_test(tally: &mut Tally) -> Result<(), String> {
+    let mut child = Command::new(toolchain::cargo())
+        .current_dir(crate::root())
+        .args(["test", "--workspace", "--release"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start cargo test: {e}"))?;
+
+    let stdout = child.stdout.take().ok_or("cargo test has no stdout pipe")?;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        println!("{line}");
+        if let Some(counts) = line.trim().strip_prefix("test result: ") {
+            tally.passed += count(counts, " passed");
+            tally.failed += count(counts, " failed");
+            tally.ignored += count(counts, " ignored");
+        }
+    }
+
+    let status = child.wait().map_err(|e| e.to_string())?;
+    println!(
+        "cargo test: {} passed, {} failed, {} ignored",
+        tally.passed, tally.failed, tally.ignored
+    );
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo test exited with {status}"))
+    }
+}
+
+/// The number before `label` in a `test result:` line ("ok. 12 passed; 0 failed; ...").
+fn count(line: &str, label: &str) -> u64 {
+    line.split([';', '.'])
+        .find_map(|part| part.trim().strip_suffix(label))
+        .and_then(|number| number.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn counts_read_from_a_cargo_test_summary() {
+        let line =
+            "ok. 12 passed; 1 failed; 3 ignored; 0 measured; 0 filtered out; finished in 0.01s";
+
+        assert_eq!(count(line, " passed"), 12);
+        assert_eq!(count(line, " failed"), 1);
+        assert_eq!(count(line, " ignored"), 3);
+    }
+}
