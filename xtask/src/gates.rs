@@ -10,7 +10,7 @@ use std::{
 };
 
 use crate::{
-    firmware,
+    firmware, targets,
     toolchain::{self, CROSS_TARGETS, Route, Setup},
 };
 
@@ -33,9 +33,12 @@ pub fn test_all() -> Result<(), String> {
         run(Command::new(toolchain::cargo())
             .current_dir(&root)
             .args(["fmt", "--all", "--check"]))?;
-        run(Command::new(toolchain::cargo())
-            .current_dir(root.join("firmware"))
-            .args(["fmt", "--check"]))
+        for separate in ["firmware", "tests/targets"] {
+            run(Command::new(toolchain::cargo())
+                .current_dir(root.join(separate))
+                .args(["fmt", "--check"]))?;
+        }
+        Ok(())
     })?;
 
     step("clippy, warnings denied (workspace)", || {
@@ -100,6 +103,30 @@ pub fn test_all() -> Result<(), String> {
             }
         }
     })?;
+
+    let expected_path = root.join("tests/golden/expected.txt");
+    let expected = std::fs::read_to_string(&expected_path)
+        .map_err(|e| format!("cannot read {}: {e}", expected_path.display()))?;
+    for machine in &targets::MACHINES {
+        step(
+            &format!("identical bits: golden cases on {}", machine.label),
+            || {
+                let elf = targets::build(&setup, machine)?;
+                let output = targets::run(machine, &elf)?;
+                match targets::compare(machine, &output, &expected) {
+                    Ok(cases) => {
+                        println!("{cases} golden cases equal the host's bits");
+                        tally.passed += cases as u64;
+                        Ok(())
+                    }
+                    Err(why) => {
+                        tally.failed += 1;
+                        Err(why)
+                    }
+                }
+            },
+        )?;
+    }
 
     println!();
     println!(

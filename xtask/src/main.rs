@@ -13,6 +13,7 @@
 
 mod firmware;
 mod gates;
+mod targets;
 mod toolchain;
 
 use std::{path::PathBuf, process::ExitCode};

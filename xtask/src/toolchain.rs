@@ -16,8 +16,19 @@ use std::{
     time::Duration,
 };
 
-/// The bare-metal targets the kernel and firmware build for.
-pub const CROSS_TARGETS: [&str; 2] = ["thumbv7em-none-eabihf", "thumbv6m-none-eabi"];
+/// The bare-metal targets the kernel builds for: Cortex-M4F (hardware FPU), Cortex-M0 (soft
+/// float) and RISC-V rv32imac (soft float).
+pub const CROSS_TARGETS: [&str; 3] = [
+    "thumbv7em-none-eabihf",
+    "thumbv6m-none-eabi",
+    "riscv32imac-unknown-none-elf",
+];
+
+/// QEMU system emulators, each with the Debian package that provides it.
+const QEMU: [(&str, &str); 2] = [
+    ("qemu-system-arm", "qemu-system-arm"),
+    ("qemu-system-riscv32", "qemu-system-misc"),
+];
 
 /// Debian packages that provide a Rust toolchain able to build `core` from source.
 const DEBIAN_RUST: [&str; 5] = [
@@ -96,7 +107,12 @@ pub fn ensure() -> Result<Setup, String> {
 }
 
 fn ensure_qemu() -> Result<(), String> {
-    if succeeds(Command::new("qemu-system-arm").arg("--version")) {
+    let missing: Vec<&str> = QEMU
+        .iter()
+        .filter(|(program, _)| !succeeds(Command::new(program).arg("--version")))
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
         println!(
             "toolchain: {}",
             first_line("qemu-system-arm", &["--version"])
@@ -104,20 +120,25 @@ fn ensure_qemu() -> Result<(), String> {
         return Ok(());
     }
 
-    let install = "apt-get install -y --no-install-recommends qemu-system-arm";
+    let install = format!(
+        "apt-get install -y --no-install-recommends {}",
+        missing.join(" ")
+    );
     if !is_root() {
-        return Err(format!(
-            "qemu-system-arm is missing; install it with: sudo {install}"
-        ));
+        return Err(format!("QEMU is missing; install it with: sudo {install}"));
     }
 
-    println!("toolchain: installing qemu-system-arm from Debian's packages");
-    apt_install(&["qemu-system-arm"])?;
-    if succeeds(Command::new("qemu-system-arm").arg("--version")) {
-        Ok(())
-    } else {
-        Err(format!("qemu-system-arm still missing after `{install}`"))
+    println!(
+        "toolchain: installing {} from Debian's packages",
+        missing.join(" ")
+    );
+    apt_install(&missing)?;
+    for (program, _) in QEMU {
+        if !succeeds(Command::new(program).arg("--version")) {
+            return Err(format!("{program} still missing after `{install}`"));
+        }
     }
+    Ok(())
 }
 
 fn choose_route() -> Result<Route, String> {

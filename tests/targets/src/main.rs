@@ -1,0 +1,41 @@
+//! Golden-vector runner: computes every golden case (`unmix-golden`) on a bare-metal target
+//! and prints the result bits over semihosting, one line per case, for the host to compare.
+//!
+//! Output lines are `case <name> <hex f32 bits...>`, then `done <cases>`; the exit status is
+//! success when every case ran. A panic exits with failure, so QEMU never hangs.
+
+#![no_std]
+#![no_main]
+
+use semihosting::{print, println, process};
+
+#[cfg(target_arch = "arm")]
+use cortex_m_rt::entry;
+#[cfg(target_arch = "riscv32")]
+use riscv_rt::entry;
+
+/// Prints each case over semihosting.
+struct Semihosting;
+
+impl unmix_golden::Report for Semihosting {
+    fn case(&mut self, name: &str, values: &[f32]) {
+        print!("case {}", name);
+        for value in values {
+            print!(" {:08x}", value.to_bits());
+        }
+        println!();
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    let cases = unmix_golden::run_all(&mut Semihosting);
+    println!("done {}", cases);
+    process::exit(0)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    println!("panic: {}", info);
+    process::exit(101)
+}
