@@ -63,16 +63,16 @@
 
 pub mod bytes;
 mod error;
+pub mod factor;
 pub mod fit;
 pub mod pass;
-pub mod factor;
 pub mod prepared;
 mod solve;
 
 pub use bytes::{FORMAT_VERSION, Header};
 pub use error::{ByteFault, Error};
-pub use fit::{Fit, FitOptions, Method, Sample, Status};
 pub use factor::{Background, RANK_TOLERANCE, Shape, prepare, prepare_scratch_len, prepared_len};
+pub use fit::{Fit, FitOptions, Method, Sample, Status};
 pub use prepared::{Prepared, PreparedView};
 
 /// Most reference phases a library may hold.
