@@ -68,6 +68,7 @@ pub mod fit;
 pub mod pass;
 pub mod prepared;
 mod solve;
+pub mod svd;
 
 pub use bytes::{FORMAT_VERSION, Header};
 pub use error::{ByteFault, Error};
