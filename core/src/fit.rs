@@ -238,6 +238,26 @@ impl PreparedView<'_> {
         self.fit_impl(spectrum, options, Some(fitted))
     }
 
+    /// The projection alone: writes `z = Q^T y` into `z` (`c` values) and returns `||y||^2`,
+    /// with the bits of the first step of every fit.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] for `spectrum` or `z`; [`Error::NonFinite`] and
+    /// [`Error::Overflow`] as for [`PreparedView::fit`].
+    pub fn project<S: Sample>(&self, spectrum: &[S], z: &mut [f32]) -> Result<f32, Error> {
+        let c = self.shape.columns().min(MAX_COLUMNS);
+        check_len(spectrum.len(), self.shape.channels)?;
+        check_len(z.len(), c)?;
+
+        let mut acc = [0.0f32; MAX_COLUMNS];
+        let yy = project(self.q, c, spectrum, &mut acc);
+        if !yy.is_finite() || acc.iter().any(|v| !v.is_finite()) {
+            return Err(first_non_finite(spectrum));
+        }
+        z.copy_from_slice(acc.get(..c).unwrap_or(&[]));
+        Ok(yy)
+    }
+
     fn fit_impl<S: Sample>(
         &self,
         spectrum: &[S],
@@ -390,21 +410,53 @@ fn check_len(found: usize, expected: usize) -> Result<(), Error> {
 
 /// The one pass over `Q`: `z = Q^T y` and `||y||^2`, channel by channel in order (the loop
 /// of [`crate::pass::multiply_add_pass`] plus one multiply-add for the norm).
+///
+/// The loop is instantiated for every column count up to [`MAX_COLUMNS`], so the `c`
+/// accumulators are a fixed-size local array that the compiler keeps in registers; the
+/// order of every sum is the same for each instance, so the bits are too.
 fn project<S: Sample>(q: &[f32], c: usize, spectrum: &[S], z: &mut Vector) -> f32 {
-    let mut yy = 0.0f32;
-    let Some(acc) = z.get_mut(..c) else {
-        return f32::NAN;
-    };
-    if c == 0 {
-        return yy;
+    const _: () = assert!(MAX_COLUMNS == 21, "one arm per column count below");
+    match c {
+        1 => project_fixed::<S, 1>(q, spectrum, z),
+        2 => project_fixed::<S, 2>(q, spectrum, z),
+        3 => project_fixed::<S, 3>(q, spectrum, z),
+        4 => project_fixed::<S, 4>(q, spectrum, z),
+        5 => project_fixed::<S, 5>(q, spectrum, z),
+        6 => project_fixed::<S, 6>(q, spectrum, z),
+        7 => project_fixed::<S, 7>(q, spectrum, z),
+        8 => project_fixed::<S, 8>(q, spectrum, z),
+        9 => project_fixed::<S, 9>(q, spectrum, z),
+        10 => project_fixed::<S, 10>(q, spectrum, z),
+        11 => project_fixed::<S, 11>(q, spectrum, z),
+        12 => project_fixed::<S, 12>(q, spectrum, z),
+        13 => project_fixed::<S, 13>(q, spectrum, z),
+        14 => project_fixed::<S, 14>(q, spectrum, z),
+        15 => project_fixed::<S, 15>(q, spectrum, z),
+        16 => project_fixed::<S, 16>(q, spectrum, z),
+        17 => project_fixed::<S, 17>(q, spectrum, z),
+        18 => project_fixed::<S, 18>(q, spectrum, z),
+        19 => project_fixed::<S, 19>(q, spectrum, z),
+        20 => project_fixed::<S, 20>(q, spectrum, z),
+        21 => project_fixed::<S, 21>(q, spectrum, z),
+        _ => f32::NAN,
     }
+}
 
-    for (row, &sample) in q.chunks_exact(c).zip(spectrum) {
+fn project_fixed<S: Sample, const C: usize>(q: &[f32], spectrum: &[S], z: &mut Vector) -> f32 {
+    let mut acc = [0.0f32; C];
+    let mut yy = 0.0f32;
+    let (rows, _) = q.as_chunks::<C>();
+
+    for (row, &sample) in rows.iter().zip(spectrum) {
         let y = sample.to_f32();
         yy += y * y;
-        for (a, &b) in acc.iter_mut().zip(row) {
-            *a += b * y;
+        for j in 0..C {
+            acc[j] += row[j] * y;
         }
+    }
+
+    for (dst, a) in z.iter_mut().zip(acc) {
+        *dst = a;
     }
     yy
 }

@@ -510,3 +510,32 @@ fn standard_errors_match_f64_covariance() {
         assert!((got - want).abs() <= 1e-4 * want, "se {j}: {got} vs {want}");
     }
 }
+
+#[test]
+fn projection_has_the_bits_of_the_multiply_add_pass_for_every_column_count() {
+    let mut rng = Rng::new(15);
+    for k in 1..=16usize {
+        for degree in [None, Some(0u8), Some(4)] {
+            let background =
+                degree.map_or(Background::None, |degree| Background::Chebyshev { degree });
+            let lib = positive(&mut rng, 64, k, background);
+            let storage = lib.prepare();
+            let prepared = view(&lib, &storage);
+            let c = lib.shape.columns();
+            let y: Vec<f32> = (0..64).map(|_| rng.normal() as f32).collect();
+
+            let mut z = vec![0.0f32; c];
+            let yy = prepared.project(&y, &mut z).expect("project");
+            let mut want = vec![0.0f32; c];
+            unmix::pass::multiply_add_pass(prepared.as_parts()[0], &y, &mut want);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&z), bits(&want), "k {k}, {background:?}");
+
+            let mut norm = 0.0f32;
+            for &v in &y {
+                norm += v * v;
+            }
+            assert_eq!(yy.to_bits(), norm.to_bits());
+        }
+    }
+}
