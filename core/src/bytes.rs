@@ -13,7 +13,10 @@
 //! | 24 | 4 | number of `f32` values that follow, `n c + c c + 2 c` |
 //! | 28 | 4 | reserved, 0 |
 //! | 32 | 8 | identity hash: 64-bit FNV-1a over bytes 0..32 and then the data bytes |
-//! | 40 | 4 each | data: `Q` (`n * c`, channel-major), `R` (`c * c`, row-major), scales (`c`), standard-error factors (`c`) |
+//! | 40 | 4 each | `f32` data: `Q`, `R`, scales, standard-error factors |
+//!
+//! The data block holds `Q` (`n * c`, channel-major), `R` (`c * c`, row-major), the column
+//! scales (`c`) and the standard-error factors (`c`), as [`crate::PreparedView::as_parts`].
 //!
 //! The identity hash doubles as a checksum: loading verifies it. FNV-1a (Fowler, Noll and Vo)
 //! is not cryptographic; it detects transmission faults and tells libraries apart.

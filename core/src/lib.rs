@@ -53,6 +53,18 @@
 //! [`factor`] module the factorization); only a chi-square or a fitted spectrum costs a
 //! second pass.
 //!
+//! Measured on x86_64 (release build), `n = 2048, k = 8`: a full NNLS fit took 3.4 us and
+//! the bare [`pass::multiply_add_pass`] 6.8 us, because the fit's projection keeps its
+//! accumulators in registers (one loop instance per column count). Beyond the `n * k` pass
+//! an NNLS fit with all 8 phases active costs `n` multiply-adds for `||y||^2` and about
+//! 1.5 thousand for the 8 active-set iterations (each a `c^2` gradient plus a subproblem of
+//! at most `c^2` work, since subsets of `R`'s columns stay nearly triangular).
+//!
+//! Accuracy, measured by the tests against an independent `f64` reference (libraries with
+//! scaled condition numbers `kappa` up to 1e4 and column scales spread over 1e6, and
+//! Gaussian-peak libraries with nearly collinear phases): coefficient errors in the scaled
+//! coordinates stayed below `0.9 * kappa * f32::EPSILON`; the tests allow `4 c kappa eps`.
+//!
 //! Stack per fit call, estimated from the sizes of the locals (not measured): the compressed
 //! problem (`R` copy, 21 x 21 `f32`, 1.7 KiB), one subproblem work matrix (1.7 KiB), a dozen
 //! 21-element vectors (about 1 KiB) and the [`Fit`] value (about 0.3 KiB): about 5 KiB at

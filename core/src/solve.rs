@@ -240,7 +240,15 @@ impl Problem {
     /// `s_m = (1 - sum_{j != m} a_j s_j) / a_m`, so the remaining columns become
     /// `r_j - (a_j / a_m) r_m` against the right-hand side `z - r_m / a_m`. The pivot has the
     /// largest weight, so every ratio is at most 1 (partial pivoting on the constraint).
-    fn solve_passive(&self, passive: u32, sum_to_one: bool, s: &mut Vector) -> Result<(), usize> {
+    ///
+    /// `m` is work space: every entry the solve reads is written first, so it is not cleared.
+    fn solve_passive(
+        &self,
+        passive: u32,
+        sum_to_one: bool,
+        m: &mut Matrix,
+        s: &mut Vector,
+    ) -> Result<(), usize> {
         let (c, k) = self.dims();
         let pivot = if sum_to_one {
             self.pivot(passive)
@@ -257,7 +265,6 @@ impl Problem {
             }
         }
 
-        let mut m = [[0.0f32; MAX_COLUMNS]; MAX_COLUMNS];
         let mut b = self.z;
         if let Some(p) = pivot {
             let ap = self.a[p.min(MAX_COLUMNS - 1)];
@@ -280,7 +287,7 @@ impl Problem {
         }
 
         let mut sol = [0.0f32; MAX_COLUMNS];
-        least_squares(&mut m, &mut b, c, n, &mut sol).map_err(|t| cols[t.min(MAX_COLUMNS - 1)])?;
+        least_squares(m, &mut b, c, n, &mut sol).map_err(|t| cols[t.min(MAX_COLUMNS - 1)])?;
 
         *s = [0.0; MAX_COLUMNS];
         for (t, &j) in cols.iter().take(n).enumerate() {
@@ -380,11 +387,15 @@ impl Problem {
         }
         let tol = GRADIENT_TOLERANCE * c as f32 * f32::EPSILON * libm::sqrtf(zz);
 
+        let mut work: Matrix = [[0.0; MAX_COLUMNS]; MAX_COLUMNS];
         let mut u = [0.0f32; MAX_COLUMNS];
         let mut iterations = 0u32;
         if passive != 0 {
             iterations += 1;
-            if self.solve_passive(passive, sum_to_one, &mut u).is_err() {
+            if self
+                .solve_passive(passive, sum_to_one, &mut work, &mut u)
+                .is_err()
+            {
                 return Outcome {
                     u: [0.0; MAX_COLUMNS],
                     iterations,
@@ -417,7 +428,7 @@ impl Problem {
             loop {
                 iterations += 1;
                 let mut s = [0.0f32; MAX_COLUMNS];
-                let solved = self.solve_passive(passive, sum_to_one, &mut s);
+                let solved = self.solve_passive(passive, sum_to_one, &mut work, &mut s);
 
                 // Rounding can make the entering column useless after all: leave it out.
                 if first && (solved.is_err() || !positive(s[entering])) {

@@ -92,7 +92,10 @@ proptest! {
             if j < k && w == 0.0 {
                 prop_assert!(gj <= tol, "zero phase {} could improve: g {:e} > {:e}", j, gj, tol);
             } else {
-                prop_assert!(gj.abs() <= tol, "column {} not stationary: g {:e} > {:e}", j, gj, tol);
+                prop_assert!(
+                    gj.abs() <= tol,
+                    "column {} not stationary: g {:e} > {:e}", j, gj, tol
+                );
             }
         }
     }
@@ -172,7 +175,10 @@ proptest! {
         for lambda in [0.0f32, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e4] {
             let p = penalty(lambda);
             let tol = 64.0 * k as f64 * kappa(&case.lib) * EPS;
-            prop_assert!(p <= last * (1.0 + tol), "penalty grew at lambda {}: {} > {}", lambda, p, last);
+            prop_assert!(
+                p <= last * (1.0 + tol),
+                "penalty grew at lambda {}: {} > {}", lambda, p, last
+            );
             last = p;
         }
 
