@@ -1,0 +1,159 @@
+//! Fitting a whole file: read in chunks, fit each chunk on all cores, write rows in order.
+//!
+//! A reader thread fills chunks of [`CHUNK`] spectra and hands them over a channel that holds
+//! at most two, so reading the next chunk overlaps fitting this one and memory stays bounded
+//! by about three chunks for row-streamed inputs (`.npy`). Each chunk is fitted and its rows
+//! formatted in parallel with rayon; the rows are written in input order. Failed spectra get
+//! their row and a message on the error callback; they never stop the batch.
+
+use std::io::{self, IsTerminal, Write};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::fitting::{FitSettings, PreparedLibrary, fit_spectrum};
+use crate::formats::{SpectraSource, Spectrum, SpectrumError};
+use crate::output::{CsvWriter, FitRecord, Table};
+
+/// Spectra per chunk: 8 MiB of `f32` samples at 2048 channels.
+pub const CHUNK: usize = 1024;
+
+/// What a batch did.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// Spectra read (fitted or failed).
+    pub spectra: usize,
+    /// Spectra that failed.
+    pub failed: usize,
+    /// Wall time from the first read to the last row written.
+    pub elapsed: Duration,
+    /// The first spectrum that was fitted, with its fit, when asked for (for plots).
+    pub first: Option<(Spectrum, unmix::Fit)>,
+}
+
+impl Summary {
+    /// Spectra per second over the whole batch.
+    pub fn rate(&self) -> f64 {
+        self.spectra as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Options of a batch besides the fit itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BatchOptions {
+    /// Show a progress bar on stderr (it is hidden anyway when stderr is not a terminal).
+    pub progress: bool,
+    /// Keep the first fitted spectrum and its fit in [`Summary::first`].
+    pub keep_first: bool,
+}
+
+/// Fits every spectrum of `source` and writes the table to `out`.
+///
+/// `on_error` is called, in input order, with the error of each failed spectrum.
+///
+/// # Errors
+/// An I/O error writing `out`; spectrum failures are not errors of the batch.
+pub fn fit_all<W: Write>(
+    prepared: &PreparedLibrary,
+    settings: &FitSettings,
+    source: SpectraSource,
+    out: W,
+    options: BatchOptions,
+    mut on_error: impl FnMut(&SpectrumError),
+) -> io::Result<Summary> {
+    let start = Instant::now();
+    let table = Table::new(&prepared.library.names, settings.background().terms());
+    let mut writer = CsvWriter::new(out, table.clone())?;
+    let bar = progress_bar(options.progress, source.total());
+
+    let mut summary = Summary {
+        spectra: 0,
+        failed: 0,
+        elapsed: Duration::ZERO,
+        first: None,
+    };
+    let (sender, receiver) = mpsc::sync_channel::<Vec<Result<Spectrum, SpectrumError>>>(2);
+
+    std::thread::scope(|scope| -> io::Result<()> {
+        scope.spawn(move || {
+            let mut source = source;
+            loop {
+                let chunk = source.next_chunk(CHUNK);
+                if chunk.is_empty() || sender.send(chunk).is_err() {
+                    break;
+                }
+            }
+        });
+
+        for chunk in receiver {
+            let rows: Vec<(String, Result<Option<unmix::Fit>, SpectrumError>)> = chunk
+                .par_iter()
+                .map(|item| fit_row(prepared, settings, &table, item))
+                .collect();
+
+            for ((line, result), item) in rows.iter().zip(&chunk) {
+                writer.write_line(line)?;
+                match (result, item) {
+                    (Err(e), _) => {
+                        summary.failed += 1;
+                        on_error(e);
+                    }
+                    (Ok(Some(fit)), Ok(spectrum))
+                        if options.keep_first && summary.first.is_none() =>
+                    {
+                        summary.first = Some((spectrum.clone(), *fit));
+                    }
+                    _ => {}
+                }
+            }
+            summary.spectra += chunk.len();
+            bar.inc(chunk.len() as u64);
+        }
+        Ok(())
+    })?;
+
+    writer.finish()?;
+    bar.finish_and_clear();
+    summary.elapsed = start.elapsed();
+    Ok(summary)
+}
+
+/// Fits one item and formats its row; the fit is returned only when it is needed later.
+fn fit_row(
+    prepared: &PreparedLibrary,
+    settings: &FitSettings,
+    table: &Table,
+    item: &Result<Spectrum, SpectrumError>,
+) -> (String, Result<Option<unmix::Fit>, SpectrumError>) {
+    let result = item
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|s| fit_spectrum(prepared, settings, s).map(|fit| (s, fit)));
+
+    match result {
+        Ok((spectrum, fit)) => {
+            let line = table.row(&spectrum.name, Ok(&FitRecord::from(&fit)));
+            (line, Ok(Some(fit)))
+        }
+        Err(e) => (table.row(&e.spectrum, Err(&e.message)), Err(e)),
+    }
+}
+
+fn progress_bar(wanted: bool, total: Option<usize>) -> ProgressBar {
+    if !wanted || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+
+    let bar = match total {
+        Some(n) => ProgressBar::with_draw_target(Some(n as u64), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    let style = ProgressStyle::with_template(
+        "{spinner} {pos}/{len} spectra [{bar:40}] {per_sec} eta {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar
+}

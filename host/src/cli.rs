@@ -1,0 +1,50 @@
+//! Command-line arguments shared by the subcommands (`fit` and `stream` take the same fit
+//! options), so that both ask the kernel exactly the same question.
+
+use std::path::PathBuf;
+
+use crate::fitting::{FitSettings, MethodName};
+
+/// The fit options of `unmix fit` and `unmix stream`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct FitArgs {
+    /// Fitting method.
+    #[arg(long, value_enum, default_value_t = MethodName::Nnls)]
+    pub method: MethodName,
+    /// Ridge penalty weight (with `--method ridge` only).
+    #[arg(long)]
+    pub lambda: Option<f32>,
+    /// Degree of a Chebyshev polynomial background fitted beside the phases (free in sign).
+    #[arg(long, value_name = "DEGREE")]
+    pub background: Option<u8>,
+}
+
+impl FitArgs {
+    /// The settings these arguments ask for.
+    ///
+    /// # Errors
+    /// The message of [`FitSettings::new`].
+    pub fn settings(&self) -> Result<FitSettings, String> {
+        FitSettings::new(self.method, self.lambda, self.background)
+    }
+}
+
+/// Arguments of `unmix stream`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct StreamArgs {
+    /// `qemu` to boot the firmware in QEMU, or a serial port (e.g. `/dev/ttyACM0`).
+    #[arg(long, value_name = "qemu|SERIAL_PORT")]
+    pub device: String,
+    /// Reference library CSV.
+    #[arg(long, value_name = "LIB")]
+    pub library: PathBuf,
+    /// Spectra: .csv, .npy, .xy, .msa or a directory of them.
+    #[arg(long, value_name = "SPECTRA")]
+    pub spectra: PathBuf,
+    /// Fit options, as for `unmix fit`.
+    #[command(flatten)]
+    pub fit: FitArgs,
+    /// Result CSV.
+    #[arg(long, value_name = "OUT.csv")]
+    pub out: PathBuf,
+}

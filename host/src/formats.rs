@@ -1,0 +1,1022 @@
+//! Readers for reference libraries and measured spectra.
+//!
+//! A library is a CSV file: a header row, the axis in the first column (`two_theta`,
+//! `energy_eV`, ...), one reference spectrum per further column headed by its phase name.
+//! Spectra come in the formats instruments write:
+//!
+//! - `.csv`: like a library, an axis column and one spectrum per further column, named by
+//!   the column headers;
+//! - `.npy`: a 2-D array, one spectrum per row (a 1-D array is one spectrum), of `float32`,
+//!   `float64` or (un)signed integers of 1 to 8 bytes, either byte order; spectra are named
+//!   by their row index (`0`, `1`, ...);
+//! - `.xy`: two whitespace- or comma-separated columns, axis and intensity, `#` starting a
+//!   comment; one spectrum named after the file stem;
+//! - `.msa` (EMSA/MSA, ISO 22029): `#KEYWORD : value` header lines, then `x, y` data lines
+//!   (or `y` only, with `#DATATYPE : Y`) between `#SPECTRUM` and `#ENDOFDATA`; one spectrum
+//!   named by `#TITLE`, or else the file stem.
+//!
+//! A directory reads every file with one of these extensions in it, in name order.
+//!
+//! Failures are split in two. A [`FileError`] stops the whole file (it cannot be opened, is
+//! empty, its header or axis is unusable). A [`SpectrumError`] belongs to one spectrum (a
+//! non-numeric or non-finite cell, a missing cell, a truncated row) and names the file, the
+//! spectrum, its column or row and the offending channel; the reader goes on with the next
+//! spectrum, so one bad spectrum never hides the others.
+//!
+//! A spectra CSV holds a spectrum per column, so it is read whole. A row-major `.npy` file is
+//! read one row at a time through a buffered reader and never held whole, however large.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use npyz::{DType, Endianness, NpyHeader, Order, TypeChar};
+
+/// A reference library: the axis and one reference spectrum per phase.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Library {
+    /// The file it came from (for messages).
+    pub path: PathBuf,
+    /// Header of the axis column, e.g. `two_theta` or `energy_eV`.
+    pub axis_name: String,
+    /// Axis value of every channel.
+    pub axis: Vec<f64>,
+    /// Phase names, in column order.
+    pub names: Vec<String>,
+    /// Reference values, channel-major: `data[i * phases + j]` is phase `j` at channel `i`
+    /// (the layout the kernel's `prepare` takes).
+    pub data: Vec<f32>,
+}
+
+impl Library {
+    /// Builds a library from per-phase columns of equal length `axis.len()`.
+    ///
+    /// # Panics
+    /// When `names` and `columns` differ in length or a column's length differs from the
+    /// axis's (a caller bug).
+    pub fn from_columns(
+        path: impl Into<PathBuf>,
+        axis_name: &str,
+        axis: Vec<f64>,
+        names: Vec<String>,
+        columns: &[Vec<f32>],
+    ) -> Self {
+        assert_eq!(names.len(), columns.len(), "one name per column");
+        let n = axis.len();
+        let k = columns.len();
+
+        let mut data = vec![0.0f32; n * k];
+        for (j, col) in columns.iter().enumerate() {
+            assert_eq!(col.len(), n, "column {j} length differs from the axis");
+            for (i, &v) in col.iter().enumerate() {
+                data[i * k + j] = v;
+            }
+        }
+
+        Library {
+            path: path.into(),
+            axis_name: axis_name.to_string(),
+            axis,
+            names,
+            data,
+        }
+    }
+
+    /// Number of channels `n`.
+    pub fn channels(&self) -> usize {
+        self.axis.len()
+    }
+
+    /// Number of phases `k`.
+    pub fn phases(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Phase `j` as a column of `n` values.
+    ///
+    /// # Panics
+    /// When `j >= self.phases()`.
+    pub fn column(&self, j: usize) -> Vec<f32> {
+        let k = self.phases();
+        assert!(j < k, "phase {j} out of range");
+        self.data.iter().skip(j).step_by(k).copied().collect()
+    }
+}
+
+/// A failure that stops a whole file.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file, as given.
+        path: String,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The file's content cannot be used at all.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file, as given.
+        path: String,
+        /// What is wrong, with row and column where they apply.
+        message: String,
+    },
+}
+
+impl FileError {
+    fn io(path: &Path, source: io::Error) -> Self {
+        FileError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    fn format(path: &Path, message: impl Into<String>) -> Self {
+        FileError::Format {
+            path: path.display().to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Where a spectrum sits in its file, for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// 1-based column of a CSV file (the axis is column 1).
+    Column(usize),
+    /// 0-based row of a `.npy` array.
+    Row(usize),
+    /// The file holds this one spectrum (`.xy`, `.msa`).
+    Whole,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Column(c) => write!(f, "column {c}"),
+            Place::Row(r) => write!(f, "row {r}"),
+            Place::Whole => Ok(()),
+        }
+    }
+}
+
+/// One measured spectrum.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spectrum {
+    /// Its name (column header, file stem, MSA title or row index).
+    pub name: String,
+    /// The file it came from.
+    pub file: Arc<str>,
+    /// Where in the file.
+    pub place: Place,
+    /// Axis values, when the file has an axis (`.npy` has none); shared between the spectra
+    /// of one CSV file.
+    pub axis: Option<Arc<[f64]>>,
+    /// Intensity per channel; every value is finite.
+    pub values: Vec<f32>,
+}
+
+impl Spectrum {
+    /// An error about this spectrum, located like the spectrum itself.
+    pub fn error(&self, message: impl Into<String>) -> SpectrumError {
+        SpectrumError {
+            file: self.file.clone(),
+            spectrum: self.name.clone(),
+            place: self.place,
+            message: message.into(),
+        }
+    }
+}
+
+/// A failure of one spectrum; the others are unaffected.
+///
+/// Displays as `spectra.csv: spectrum "s12" (column 13): channel 415 (row 417) is NaN`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpectrumError {
+    /// The file, as given.
+    pub file: Arc<str>,
+    /// The spectrum's name.
+    pub spectrum: String,
+    /// Where in the file.
+    pub place: Place,
+    /// What is wrong, naming the channel and row where one is at fault.
+    pub message: String,
+}
+
+impl fmt::Display for SpectrumError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: spectrum \"{}\"", self.file, self.spectrum)?;
+        if self.place != Place::Whole {
+            write!(f, " ({})", self.place)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for SpectrumError {}
+
+/// Reads a library CSV (layout in the module docs).
+///
+/// Every value must be a finite number and the phase names must be distinct; the axis must
+/// be strictly monotonic.
+///
+/// # Errors
+/// [`FileError`] naming the row, column and phase of the first bad cell, or what else is
+/// wrong with the file.
+pub fn read_library(path: impl AsRef<Path>) -> Result<Library, FileError> {
+    let path = path.as_ref();
+    let table = read_csv_table(path)?;
+    let file: Arc<str> = path.display().to_string().into();
+
+    if table.names.is_empty() {
+        return Err(FileError::format(
+            path,
+            "no phase columns after the axis column",
+        ));
+    }
+    for (j, name) in table.names.iter().enumerate() {
+        if table.names[..j].contains(name) {
+            return Err(FileError::format(
+                path,
+                format!("phase name \"{name}\" appears twice (column {})", j + 2),
+            ));
+        }
+    }
+
+    let mut columns = Vec::with_capacity(table.names.len());
+    for j in 0..table.names.len() {
+        let spectrum = table.column(j, &file).map_err(|e| {
+            FileError::format(
+                path,
+                format!("phase \"{}\" (column {}): {}", e.spectrum, j + 2, e.message),
+            )
+        })?;
+        columns.push(spectrum.values);
+    }
+
+    Ok(Library::from_columns(
+        path,
+        &table.axis_name,
+        table.axis.to_vec(),
+        table.names,
+        &columns,
+    ))
+}
+
+/// A stream of spectra from one file or directory, in file order.
+///
+/// Each item is one spectrum or the error that stopped it. Built by [`read_spectra`].
+pub struct SpectraSource {
+    parts: std::vec::IntoIter<PathBuf>,
+    current: Option<Part>,
+    total: Option<usize>,
+}
+
+enum Part {
+    Buffered(std::vec::IntoIter<Result<Spectrum, SpectrumError>>),
+    Npy(NpyRows),
+}
+
+impl SpectraSource {
+    /// Number of spectra in the source when the headers tell it (a single CSV or `.npy` file,
+    /// or a directory of `.xy`/`.msa` files); `None` otherwise.
+    pub fn total(&self) -> Option<usize> {
+        self.total
+    }
+
+    /// Reads up to `max` spectra; an empty vector means the source is exhausted.
+    pub fn next_chunk(&mut self, max: usize) -> Vec<Result<Spectrum, SpectrumError>> {
+        self.by_ref().take(max).collect()
+    }
+}
+
+impl Iterator for SpectraSource {
+    type Item = Result<Spectrum, SpectrumError>;
+
+    /// The next spectrum. When a further file of a directory cannot be read at all, it
+    /// yields one error named after that file's stem and goes on with the file after it.
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let item = match &mut self.current {
+                Some(Part::Buffered(it)) => it.next(),
+                Some(Part::Npy(rows)) => rows.next(),
+                None => None,
+            };
+            if item.is_some() {
+                return item;
+            }
+
+            let path = self.parts.next()?;
+            match open_part(&path) {
+                Ok(part) => self.current = Some(part),
+                Err(e) => {
+                    self.current = None;
+                    let message = match &e {
+                        FileError::Io { source, .. } => source.to_string(),
+                        FileError::Format { message, .. } => message.clone(),
+                    };
+                    return Some(Err(SpectrumError {
+                        file: path.display().to_string().into(),
+                        spectrum: file_stem(&path),
+                        place: Place::Whole,
+                        message,
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// Opens spectra from a file (format by extension) or a directory (every supported file in
+/// it, in name order).
+///
+/// # Errors
+/// [`FileError`] when the file cannot be opened, has an unknown extension, or its header
+/// is unusable (for a directory: the first file).
+pub fn read_spectra(path: impl AsRef<Path>) -> Result<SpectraSource, FileError> {
+    let path = path.as_ref();
+    let parts = if path.is_dir() {
+        let mut files = Vec::new();
+        let entries = std::fs::read_dir(path).map_err(|e| FileError::io(path, e))?;
+        for entry in entries {
+            let p = entry.map_err(|e| FileError::io(path, e))?.path();
+            if p.is_file() && Format::of(&p).is_some() {
+                files.push(p);
+            }
+        }
+        files.sort();
+        if files.is_empty() {
+            return Err(FileError::format(
+                path,
+                "directory holds no .csv, .npy, .xy or .msa file",
+            ));
+        }
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+
+    let single_spectrum_files = parts
+        .iter()
+        .all(|p| matches!(Format::of(p), Some(Format::Xy | Format::Msa)));
+    let count = parts.len();
+    let mut parts = parts.into_iter();
+    let first = parts.next().map(|p| open_part(&p)).transpose()?;
+    let total = match &first {
+        Some(_) if single_spectrum_files => Some(count),
+        Some(Part::Buffered(it)) if count == 1 => Some(it.len()),
+        Some(Part::Npy(rows)) if count == 1 => Some(rows.rows),
+        _ => None,
+    };
+
+    Ok(SpectraSource {
+        parts,
+        current: first,
+        total,
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Npy,
+    Xy,
+    Msa,
+}
+
+impl Format {
+    fn of(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" => Some(Format::Csv),
+            "npy" => Some(Format::Npy),
+            "xy" => Some(Format::Xy),
+            "msa" | "ems" | "emsa" => Some(Format::Msa),
+            _ => None,
+        }
+    }
+}
+
+fn open_part(path: &Path) -> Result<Part, FileError> {
+    let file: Arc<str> = path.display().to_string().into();
+    match Format::of(path) {
+        Some(Format::Csv) => {
+            let table = read_csv_table(path)?;
+            if table.names.is_empty() {
+                return Err(FileError::format(
+                    path,
+                    "no spectrum columns after the axis column",
+                ));
+            }
+            let items: Vec<_> = (0..table.names.len())
+                .map(|j| table.column(j, &file))
+                .collect();
+            Ok(Part::Buffered(items.into_iter()))
+        }
+        Some(Format::Npy) => NpyRows::open(path).map(Part::Npy),
+        Some(Format::Xy) => {
+            let text = read_text(path)?;
+            Ok(Part::Buffered(
+                vec![parse_xy(&text, path, file)].into_iter(),
+            ))
+        }
+        Some(Format::Msa) => {
+            let text = read_text(path)?;
+            Ok(Part::Buffered(
+                vec![parse_msa(&text, path, file)].into_iter(),
+            ))
+        }
+        None => Err(FileError::format(
+            path,
+            "unknown extension: spectra are read from .csv, .npy, .xy or .msa",
+        )),
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, FileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| FileError::io(path, e))?;
+    if text.trim().is_empty() {
+        return Err(FileError::format(path, "the file is empty"));
+    }
+    Ok(text)
+}
+
+/// A CSV file in library/spectra layout, checked for its header and axis only; cells of the
+/// data columns are kept as text so that each column fails on its own.
+struct CsvTable {
+    axis_name: String,
+    names: Vec<String>,
+    axis: Arc<[f64]>,
+    /// Data cells per row, without the axis cell.
+    rows: Vec<Vec<String>>,
+    /// 1-based file line of each row.
+    lines: Vec<u64>,
+}
+
+impl CsvTable {
+    /// Column `j` (0-based, after the axis) as a spectrum, or the first error in it.
+    fn column(&self, j: usize, file: &Arc<str>) -> Result<Spectrum, SpectrumError> {
+        let name = self.names[j].clone();
+        let place = Place::Column(j + 2);
+        let fail = |message: String| SpectrumError {
+            file: file.clone(),
+            spectrum: name.clone(),
+            place,
+            message,
+        };
+
+        let mut values = Vec::with_capacity(self.rows.len());
+        for (channel, (row, &line)) in self.rows.iter().zip(&self.lines).enumerate() {
+            let at = format!("channel {channel} (row {line})");
+            let cell = row
+                .get(j)
+                .ok_or_else(|| fail(format!("{at} has no value (the row is short)")))?;
+            values.push(parse_sample(cell).map_err(|what| fail(format!("{at} {what}")))?);
+        }
+
+        Ok(Spectrum {
+            name: name.clone(),
+            file: file.clone(),
+            place,
+            axis: Some(self.axis.clone()),
+            values,
+        })
+    }
+}
+
+/// Parses one intensity; the error completes "channel 3 (row 5) ...".
+fn parse_sample(cell: &str) -> Result<f32, String> {
+    if cell.is_empty() {
+        return Err("is empty".to_string());
+    }
+    match cell.parse::<f32>() {
+        Ok(v) if v.is_nan() => Err("is NaN".to_string()),
+        Ok(v) if v.is_infinite() => {
+            let parsed_finite = cell.parse::<f64>().is_ok_and(f64::is_finite);
+            if parsed_finite {
+                Err(format!("{cell} overflows f32"))
+            } else {
+                Err("is infinite".to_string())
+            }
+        }
+        Ok(v) => Ok(v),
+        Err(_) => Err(format!("is not a number: \"{cell}\"")),
+    }
+}
+
+fn read_csv_table(path: &Path) -> Result<CsvTable, FileError> {
+    let file = File::open(path).map_err(|e| FileError::io(path, e))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .trim(csv::Trim::All)
+        .from_reader(BufReader::with_capacity(1 << 20, file));
+    let csv_error = |e: csv::Error| match e.into_kind() {
+        csv::ErrorKind::Io(io) => FileError::io(path, io),
+        other => FileError::format(path, format!("{other:?}")),
+    };
+
+    let mut records = reader.records();
+    let header = match records.next() {
+        Some(r) => r.map_err(csv_error)?,
+        None => return Err(FileError::format(path, "the file is empty")),
+    };
+    let mut cells = header.iter().map(str::to_string);
+    let axis_name = cells.next().unwrap_or_default();
+    let names: Vec<String> = cells.collect();
+    if let Some(pos) = names.iter().position(String::is_empty) {
+        return Err(FileError::format(
+            path,
+            format!("header cell of column {} is empty", pos + 2),
+        ));
+    }
+
+    let mut axis = Vec::new();
+    let mut rows = Vec::new();
+    let mut lines = Vec::new();
+    for record in records {
+        let record = record.map_err(csv_error)?;
+        let line = record.position().map_or(0, |p| p.line());
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+
+        let axis_cell = record.get(0).unwrap_or("");
+        let x: f64 = axis_cell.parse().map_err(|_| {
+            FileError::format(
+                path,
+                format!("row {line}, column 1 ({axis_name}): not a number: \"{axis_cell}\""),
+            )
+        })?;
+        if !x.is_finite() {
+            return Err(FileError::format(
+                path,
+                format!("row {line}, column 1 ({axis_name}): axis value is not finite"),
+            ));
+        }
+        if record.len() > names.len() + 1 {
+            return Err(FileError::format(
+                path,
+                format!(
+                    "row {line} has {} cells, the header has {}",
+                    record.len(),
+                    names.len() + 1
+                ),
+            ));
+        }
+
+        axis.push(x);
+        rows.push(record.iter().skip(1).map(str::to_string).collect());
+        lines.push(line);
+    }
+
+    if axis.is_empty() {
+        return Err(FileError::format(path, "no data rows after the header"));
+    }
+    check_monotonic(&axis).map_err(|m| FileError::format(path, m))?;
+
+    Ok(CsvTable {
+        axis_name,
+        names,
+        axis: axis.into(),
+        rows,
+        lines,
+    })
+}
+
+/// Checks that an axis strictly increases or strictly decreases.
+fn check_monotonic(axis: &[f64]) -> Result<(), String> {
+    let increasing = axis.len() < 2 || axis[1] > axis[0];
+    for (i, w) in axis.windows(2).enumerate() {
+        if (w[1] > w[0]) != increasing || w[1] == w[0] {
+            return Err(format!(
+                "axis is not strictly monotonic at channel {} ({} after {})",
+                i + 1,
+                w[1],
+                w[0]
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem().map_or_else(
+        || path.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    )
+}
+
+fn parse_xy(text: &str, path: &Path, file: Arc<str>) -> Result<Spectrum, SpectrumError> {
+    let name = file_stem(path);
+    let fail = |message: String| SpectrumError {
+        file: file.clone(),
+        spectrum: name.clone(),
+        place: Place::Whole,
+        message,
+    };
+
+    let mut axis = Vec::new();
+    let mut values = Vec::new();
+    for (line_no, line) in text.lines().enumerate() {
+        let line_no = line_no + 1;
+        let content = line.split('#').next().unwrap_or("").trim();
+        if content.is_empty() {
+            continue;
+        }
+
+        let mut cells = content
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|s| !s.is_empty());
+        let (Some(x), Some(y)) = (cells.next(), cells.next()) else {
+            return Err(fail(format!(
+                "line {line_no} has one value, expected axis and intensity"
+            )));
+        };
+        let channel = values.len();
+        let x: f64 = x
+            .parse()
+            .ok()
+            .filter(|x: &f64| x.is_finite())
+            .ok_or_else(|| {
+                fail(format!(
+                    "line {line_no}: axis value \"{x}\" is not a finite number"
+                ))
+            })?;
+        let y =
+            parse_sample(y).map_err(|w| fail(format!("channel {channel} (line {line_no}) {w}")))?;
+        axis.push(x);
+        values.push(y);
+    }
+
+    if values.is_empty() {
+        return Err(fail("no data lines".to_string()));
+    }
+    check_monotonic(&axis).map_err(fail)?;
+
+    Ok(Spectrum {
+        name: name.clone(),
+        file: file.clone(),
+        place: Place::Whole,
+        axis: Some(axis.into()),
+        values,
+    })
+}
+
+/// Parses an EMSA/MSA file (ISO 22029): header keywords, then data lines after `#SPECTRUM`
+/// up to `#ENDOFDATA`. `DATATYPE: XY` lines are `x, y`; `DATATYPE: Y` lines hold `NCOLUMNS`
+/// intensities and the axis is `OFFSET + i * XPERCHAN`.
+fn parse_msa(text: &str, path: &Path, file: Arc<str>) -> Result<Spectrum, SpectrumError> {
+    let mut name = file_stem(path);
+    let mut npoints: Option<usize> = None;
+    let mut xperchan: Option<f64> = None;
+    let mut offset = 0.0f64;
+    let mut xy = true;
+    let mut in_data = false;
+    let mut ended = false;
+    let mut axis = Vec::new();
+    let mut values = Vec::new();
+    let mut problem: Option<String> = None;
+
+    for (line_no, line) in text.lines().enumerate() {
+        let line_no = line_no + 1;
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+
+        if let Some(rest) = line.strip_prefix('#') {
+            let (key, value) = rest.split_once(':').unwrap_or((rest, ""));
+            let key = key.trim().to_ascii_uppercase();
+            let value = value.trim();
+            let number = |v: &str| -> Result<f64, String> {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| format!("line {line_no}: #{key} \"{v}\" is not a finite number"))
+            };
+            let result: Result<(), String> = match key.as_str() {
+                "TITLE" if !value.is_empty() => {
+                    name = value.to_string();
+                    Ok(())
+                }
+                "NPOINTS" => number(value).map(|v| npoints = Some(v as usize)),
+                "XPERCHAN" => number(value).map(|v| xperchan = Some(v)),
+                "OFFSET" => number(value).map(|v| offset = v),
+                "DATATYPE" => {
+                    xy = value.eq_ignore_ascii_case("XY");
+                    Ok(())
+                }
+                "SPECTRUM" => {
+                    in_data = true;
+                    Ok(())
+                }
+                "ENDOFDATA" => {
+                    ended = true;
+                    break;
+                }
+                _ => Ok(()),
+            };
+            if let Err(m) = result {
+                problem.get_or_insert(m);
+            }
+            continue;
+        }
+
+        if !in_data {
+            problem.get_or_insert(format!("line {line_no}: data before #SPECTRUM"));
+            continue;
+        }
+        let cells: Vec<&str> = line
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if xy {
+            let [x, y] = cells.as_slice() else {
+                problem.get_or_insert(format!(
+                    "line {line_no}: expected \"x, y\", found {} values",
+                    cells.len()
+                ));
+                continue;
+            };
+            match x.parse::<f64>() {
+                Ok(v) if v.is_finite() => axis.push(v),
+                _ => {
+                    problem.get_or_insert(format!(
+                        "line {line_no}: axis value \"{x}\" is not a finite number"
+                    ));
+                }
+            }
+            push_msa_sample(y, line_no, &mut values, &mut problem);
+        } else {
+            for y in cells {
+                push_msa_sample(y, line_no, &mut values, &mut problem);
+            }
+        }
+    }
+
+    let fail = |message: String| SpectrumError {
+        file: file.clone(),
+        spectrum: name.clone(),
+        place: Place::Whole,
+        message,
+    };
+    if let Some(m) = problem {
+        return Err(fail(m));
+    }
+    if !in_data || values.is_empty() {
+        return Err(fail(
+            "no data: #SPECTRUM missing or followed by no values".to_string(),
+        ));
+    }
+    if !ended {
+        return Err(fail(
+            "#ENDOFDATA missing: the file may be truncated".to_string(),
+        ));
+    }
+    if let Some(n) = npoints.filter(|&n| n != values.len()) {
+        return Err(fail(format!(
+            "#NPOINTS is {n} but {} values follow",
+            values.len()
+        )));
+    }
+
+    if !xy {
+        let step = xperchan.ok_or_else(|| fail("#XPERCHAN missing for DATATYPE Y".to_string()))?;
+        axis = (0..values.len())
+            .map(|i| offset + i as f64 * step)
+            .collect();
+    }
+    check_monotonic(&axis).map_err(fail)?;
+
+    Ok(Spectrum {
+        name: name.clone(),
+        file: file.clone(),
+        place: Place::Whole,
+        axis: Some(axis.into()),
+        values,
+    })
+}
+
+fn push_msa_sample(
+    cell: &str,
+    line_no: usize,
+    values: &mut Vec<f32>,
+    problem: &mut Option<String>,
+) {
+    let channel = values.len();
+    match parse_sample(cell) {
+        Ok(v) => values.push(v),
+        Err(what) => {
+            problem.get_or_insert(format!("channel {channel} (line {line_no}) {what}"));
+            values.push(0.0);
+        }
+    }
+}
+
+/// How one element of a `.npy` file decodes to `f32`.
+#[derive(Clone, Copy, Debug)]
+enum Element {
+    F32,
+    F64,
+    I8,
+    I16,
+    I32,
+    I64,
+    U8,
+    U16,
+    U32,
+    U64,
+}
+
+impl Element {
+    fn from_dtype(dtype: &DType) -> Option<(Element, bool)> {
+        let DType::Plain(ts) = dtype else {
+            return None;
+        };
+        let big = matches!(ts.endianness(), Endianness::Big);
+        let el = match (ts.type_char(), ts.size_field()) {
+            (TypeChar::Float, 4) => Element::F32,
+            (TypeChar::Float, 8) => Element::F64,
+            (TypeChar::Int, 1) => Element::I8,
+            (TypeChar::Int, 2) => Element::I16,
+            (TypeChar::Int, 4) => Element::I32,
+            (TypeChar::Int, 8) => Element::I64,
+            (TypeChar::Uint, 1) => Element::U8,
+            (TypeChar::Uint, 2) => Element::U16,
+            (TypeChar::Uint, 4) => Element::U32,
+            (TypeChar::Uint, 8) => Element::U64,
+            _ => return None,
+        };
+        Some((el, big))
+    }
+
+    fn size(self) -> usize {
+        match self {
+            Element::I8 | Element::U8 => 1,
+            Element::I16 | Element::U16 => 2,
+            Element::F32 | Element::I32 | Element::U32 => 4,
+            Element::F64 | Element::I64 | Element::U64 => 8,
+        }
+    }
+
+    /// Decodes `bytes` (a whole number of elements) into `out`. Integers convert to the
+    /// nearest `f32` (exact up to 2^24), `f64` rounds to nearest.
+    fn decode(self, big: bool, bytes: &[u8], out: &mut Vec<f32>) {
+        out.clear();
+        macro_rules! each {
+            ($t:ty, $n:expr) => {
+                out.extend(bytes.chunks_exact($n).map(|c| {
+                    let a: [u8; $n] = c.try_into().unwrap_or([0; $n]);
+                    let v = if big {
+                        <$t>::from_be_bytes(a)
+                    } else {
+                        <$t>::from_le_bytes(a)
+                    };
+                    v as f32
+                }))
+            };
+        }
+        match self {
+            Element::F32 => each!(f32, 4),
+            Element::F64 => each!(f64, 8),
+            Element::I8 => each!(i8, 1),
+            Element::I16 => each!(i16, 2),
+            Element::I32 => each!(i32, 4),
+            Element::I64 => each!(i64, 8),
+            Element::U8 => each!(u8, 1),
+            Element::U16 => each!(u16, 2),
+            Element::U32 => each!(u32, 4),
+            Element::U64 => each!(u64, 8),
+        }
+    }
+}
+
+/// Row-by-row reader of a 2-D `.npy` file (C order), or of a Fortran-order file read whole
+/// and transposed.
+struct NpyRows {
+    file: Arc<str>,
+    reader: BufReader<File>,
+    element: Element,
+    big_endian: bool,
+    rows: usize,
+    channels: usize,
+    next_row: usize,
+    bytes: Vec<u8>,
+    /// For a Fortran-order file: the whole array, column-major.
+    whole: Option<Vec<f32>>,
+}
+
+impl NpyRows {
+    fn open(path: &Path) -> Result<NpyRows, FileError> {
+        let file = File::open(path).map_err(|e| FileError::io(path, e))?;
+        if file.metadata().map_err(|e| FileError::io(path, e))?.len() == 0 {
+            return Err(FileError::format(path, "the file is empty"));
+        }
+        let mut reader = BufReader::with_capacity(1 << 22, file);
+        let header = NpyHeader::from_reader(&mut reader)
+            .map_err(|e| FileError::format(path, format!("not a readable .npy file: {e}")))?;
+
+        let (element, big_endian) = Element::from_dtype(&header.dtype()).ok_or_else(|| {
+            FileError::format(
+                path,
+                format!(
+                    "element type {} is not supported: use float32/64 or (un)signed integers",
+                    header.dtype().descr()
+                ),
+            )
+        })?;
+        let (rows, channels) = match *header.shape() {
+            [n] => (1, n as usize),
+            [m, n] => (m as usize, n as usize),
+            ref other => {
+                return Err(FileError::format(
+                    path,
+                    format!(
+                        "array has {} dimensions, expected 2 (spectra x channels)",
+                        other.len()
+                    ),
+                ));
+            }
+        };
+        if channels == 0 {
+            return Err(FileError::format(path, "spectra have no channels"));
+        }
+
+        let mut this = NpyRows {
+            file: path.display().to_string().into(),
+            reader,
+            element,
+            big_endian,
+            rows,
+            channels,
+            next_row: 0,
+            bytes: vec![0u8; channels * element.size()],
+            whole: None,
+        };
+        if header.order() == Order::Fortran && rows > 1 {
+            let mut bytes = Vec::with_capacity(rows * channels * element.size());
+            this.reader
+                .read_to_end(&mut bytes)
+                .map_err(|e| FileError::io(path, e))?;
+            if bytes.len() < rows * channels * element.size() {
+                return Err(FileError::format(
+                    path,
+                    "the file is shorter than its header says",
+                ));
+            }
+            let mut all = Vec::new();
+            element.decode(big_endian, &bytes, &mut all);
+            this.whole = Some(all);
+        }
+        Ok(this)
+    }
+
+    fn next(&mut self) -> Option<Result<Spectrum, SpectrumError>> {
+        if self.next_row >= self.rows {
+            return None;
+        }
+        let row = self.next_row;
+        self.next_row += 1;
+        let name = row.to_string();
+        let fail = |message: String| SpectrumError {
+            file: self.file.clone(),
+            spectrum: name.clone(),
+            place: Place::Row(row),
+            message,
+        };
+
+        let mut values = Vec::with_capacity(self.channels);
+        if let Some(all) = &self.whole {
+            values.extend((0..self.channels).map(|i| all[i * self.rows + row]));
+        } else {
+            if let Err(e) = self.reader.read_exact(&mut self.bytes) {
+                let what = if e.kind() == io::ErrorKind::UnexpectedEof {
+                    "the file ends before this row: it is truncated".to_string()
+                } else {
+                    format!("read failed: {e}")
+                };
+                return Some(Err(fail(what)));
+            }
+            self.element
+                .decode(self.big_endian, &self.bytes, &mut values);
+        }
+
+        if let Some(channel) = values.iter().position(|v| !v.is_finite()) {
+            let v = values[channel];
+            let what = if v.is_nan() { "NaN" } else { "infinite" };
+            return Some(Err(fail(format!("channel {channel} is {what}"))));
+        }
+        Some(Ok(Spectrum {
+            name: name.clone(),
+            file: self.file.clone(),
+            place: Place::Row(row),
+            axis: None,
+            values,
+        }))
+    }
+}

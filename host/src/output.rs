@@ -1,0 +1,337 @@
+//! The result table: one CSV row per spectrum, in input order.
+//!
+//! Columns, for phases `p1 .. pk` and a background of `t` terms:
+//!
+//! `spectrum, p1 .. pk, residual_norm, fraction_p1 .. fraction_pk, stderr_p1 .. stderr_pk,
+//! background_0 .. background_{t-1}, stderr_background_0 .. , chi_square,
+//! reduced_chi_square, iterations, status, error`
+//!
+//! `background_d` is the coefficient of the Chebyshev polynomial `T_d`. `status` is
+//! `converged`, `iteration_cap`, `degenerate` or `error`; a failed spectrum keeps its row,
+//! with empty numeric cells, `status` `error` and the message in `error` (empty otherwise).
+//! `chi_square` cells are empty when it was not computed.
+//!
+//! Every number is an `f32` written with Rust's `Display`, which prints the shortest decimal
+//! that parses back to the same `f32` (never in exponent form). Equal bits therefore give
+//! equal text, and the text gives back the bits: `unmix fit` and `unmix stream` write the same
+//! bytes for the same results. The writer only formats; it never recomputes.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use unmix::Status;
+
+/// The numbers of one fit, as the table needs them: a plain struct, so results computed
+/// elsewhere (the firmware) can be written exactly like the kernel's [`unmix::Fit`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitRecord {
+    /// Phase coefficients, original units.
+    pub phases: Vec<f32>,
+    /// Background coefficients (`T_0 ..`), empty without background.
+    pub background: Vec<f32>,
+    /// Phase fractions `w_j / sum(w)`.
+    pub fractions: Vec<f32>,
+    /// Standard errors of the phases, then of the background terms.
+    pub standard_errors: Vec<f32>,
+    /// `||y - X w||`.
+    pub residual_norm: f32,
+    /// Poisson chi-square, when computed.
+    pub chi2: Option<f32>,
+    /// Chi-square per degree of freedom, when computed.
+    pub reduced_chi2: Option<f32>,
+    /// Active-set iterations.
+    pub iterations: u32,
+    /// How the fit ended.
+    pub status: Status,
+}
+
+impl From<&unmix::Fit> for FitRecord {
+    fn from(fit: &unmix::Fit) -> Self {
+        FitRecord {
+            phases: fit.phases().to_vec(),
+            background: fit.background().to_vec(),
+            fractions: fit.fractions().to_vec(),
+            standard_errors: fit.standard_errors().to_vec(),
+            residual_norm: fit.residual_norm(),
+            chi2: fit.chi2(),
+            reduced_chi2: fit.reduced_chi2(),
+            iterations: fit.iterations(),
+            status: fit.status(),
+        }
+    }
+}
+
+/// The `status` cell of a fit.
+pub fn status_text(status: Status) -> &'static str {
+    match status {
+        Status::Converged => "converged",
+        Status::IterationCap => "iteration_cap",
+        Status::Degenerate => "degenerate",
+        _ => "unknown",
+    }
+}
+
+/// The layout of a result table: phase names and background terms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    /// Phase names, in library order.
+    pub phases: Vec<String>,
+    /// Background terms (Chebyshev degree + 1, or 0).
+    pub background_terms: usize,
+}
+
+impl Table {
+    /// A layout for `phases` and `background_terms`.
+    pub fn new(phases: &[String], background_terms: usize) -> Self {
+        Table {
+            phases: phases.to_vec(),
+            background_terms,
+        }
+    }
+
+    /// The header line, with its newline.
+    pub fn header(&self) -> String {
+        let mut cells: Vec<String> = vec!["spectrum".into()];
+        cells.extend(self.phases.iter().cloned());
+        cells.push("residual_norm".into());
+        cells.extend(self.phases.iter().map(|p| format!("fraction_{p}")));
+        cells.extend(self.phases.iter().map(|p| format!("stderr_{p}")));
+        cells.extend((0..self.background_terms).map(|d| format!("background_{d}")));
+        cells.extend((0..self.background_terms).map(|d| format!("stderr_background_{d}")));
+        for c in [
+            "chi_square",
+            "reduced_chi_square",
+            "iterations",
+            "status",
+            "error",
+        ] {
+            cells.push(c.into());
+        }
+
+        let mut line = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                line.push(',');
+            }
+            push_cell(&mut line, cell);
+        }
+        line.push('\n');
+        line
+    }
+
+    /// Number of cells in every line.
+    pub fn width(&self) -> usize {
+        1 + 3 * self.phases.len() + 1 + 2 * self.background_terms + 5
+    }
+
+    /// One row, with its newline: the fit's numbers, or empty numbers and the error message.
+    ///
+    /// A record with fewer values than the table has columns leaves the missing cells
+    /// empty; extra values are not written.
+    pub fn row(&self, spectrum: &str, outcome: Result<&FitRecord, &str>) -> String {
+        let k = self.phases.len();
+        let t = self.background_terms;
+        let mut line = String::with_capacity(32 * self.width());
+        push_cell(&mut line, spectrum);
+
+        let Ok(fit) = outcome else {
+            for _ in 0..self.width() - 3 {
+                line.push(',');
+            }
+            line.push_str(",error,");
+            push_cell(&mut line, outcome.err().unwrap_or_default());
+            line.push('\n');
+            return line;
+        };
+
+        let empty: &[f32] = &[];
+        let (phase_se, background_se) = if fit.standard_errors.len() >= k {
+            fit.standard_errors.split_at(k)
+        } else {
+            (fit.standard_errors.as_slice(), empty)
+        };
+        push_numbers(&mut line, &fit.phases, k);
+        push_number(&mut line, Some(fit.residual_norm));
+        push_numbers(&mut line, &fit.fractions, k);
+        push_numbers(&mut line, phase_se, k);
+        push_numbers(&mut line, &fit.background, t);
+        push_numbers(&mut line, background_se, t);
+        push_number(&mut line, fit.chi2);
+        push_number(&mut line, fit.reduced_chi2);
+        let _ = write!(line, ",{},{},", fit.iterations, status_text(fit.status));
+        line.push('\n');
+        line
+    }
+}
+
+/// Writes a result table: the header on creation, then one row per call.
+pub struct CsvWriter<W: Write> {
+    out: W,
+    table: Table,
+}
+
+impl<W: Write> CsvWriter<W> {
+    /// Writes the header for `table` and returns the writer.
+    ///
+    /// # Errors
+    /// The I/O error of writing the header.
+    pub fn new(mut out: W, table: Table) -> io::Result<Self> {
+        out.write_all(table.header().as_bytes())?;
+        Ok(CsvWriter { out, table })
+    }
+
+    /// The table layout.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// Writes the row of one spectrum: its fit or its error message.
+    ///
+    /// # Errors
+    /// The I/O error of writing.
+    pub fn write_row(
+        &mut self,
+        spectrum: &str,
+        outcome: Result<&FitRecord, &str>,
+    ) -> io::Result<()> {
+        self.out
+            .write_all(self.table.row(spectrum, outcome).as_bytes())
+    }
+
+    /// Writes the row of a kernel fit (same text as [`CsvWriter::write_row`] with the
+    /// [`FitRecord`] of `fit`).
+    ///
+    /// # Errors
+    /// The I/O error of writing.
+    pub fn write_fit(&mut self, spectrum: &str, fit: &unmix::Fit) -> io::Result<()> {
+        self.write_row(spectrum, Ok(&FitRecord::from(fit)))
+    }
+
+    /// Writes a line produced by [`Table::row`] (rows formatted in parallel).
+    ///
+    /// # Errors
+    /// The I/O error of writing.
+    pub fn write_line(&mut self, line: &str) -> io::Result<()> {
+        self.out.write_all(line.as_bytes())
+    }
+
+    /// Flushes and returns the inner writer.
+    ///
+    /// # Errors
+    /// The I/O error of flushing.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// Appends `,v` for each of the first `count` values, an empty cell where `values` is short.
+fn push_numbers(line: &mut String, values: &[f32], count: usize) {
+    for j in 0..count {
+        push_number(line, values.get(j).copied());
+    }
+}
+
+/// Appends `,` and the shortest round-trip text of `value` (nothing for `None`).
+fn push_number(line: &mut String, value: Option<f32>) {
+    line.push(',');
+    if let Some(v) = value {
+        let _ = write!(line, "{v}");
+    }
+}
+
+/// Appends a CSV cell, quoted (RFC 4180) when it holds a comma, quote or line break.
+fn push_cell(line: &mut String, cell: &str) {
+    if cell.contains([',', '"', '\n', '\r']) {
+        line.push('"');
+        line.push_str(&cell.replace('"', "\"\""));
+        line.push('"');
+    } else {
+        line.push_str(cell);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn record() -> FitRecord {
+        FitRecord {
+            phases: vec![1.5, 0.0],
+            background: vec![-2.25],
+            fractions: vec![1.0, 0.0],
+            standard_errors: vec![0.1, 0.2, 0.3],
+            residual_norm: 3.0,
+            chi2: Some(4.0),
+            reduced_chi2: None,
+            iterations: 2,
+            status: Status::Converged,
+        }
+    }
+
+    #[test]
+    fn display_of_f32_round_trips_every_bit_pattern_class() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let specials = [
+            0.0f32,
+            -0.0,
+            f32::MIN_POSITIVE,
+            1e-45,
+            f32::MAX,
+            f32::MIN,
+            0.1,
+            1e-7,
+        ];
+        let randoms = (0..200_000).map(|_| f32::from_bits(rng.random::<u32>()));
+
+        for v in specials
+            .into_iter()
+            .chain(randoms)
+            .filter(|v| v.is_finite())
+        {
+            let text = format!("{v}");
+            let back: f32 = text.parse().expect("Display output parses");
+            assert_eq!(back.to_bits(), v.to_bits(), "{v:e} printed as {text}");
+            assert!(!text.contains('e'), "no exponent form: {text}");
+        }
+    }
+
+    #[test]
+    fn header_and_row_have_the_same_width() {
+        let table = Table::new(&["a".into(), "b,c".into()], 1);
+        let header = table.header();
+        let row = table.row("s1", Ok(&record()));
+        let failed = table.row("s2", Err("channel 3 (row 5) is NaN"));
+
+        let count = |line: &str| csv_cells(line).len();
+        assert_eq!(count(&header), table.width());
+        assert_eq!(count(&row), table.width());
+        assert_eq!(count(&failed), table.width());
+        assert!(header.starts_with("spectrum,a,\"b,c\",residual_norm,fraction_a,"));
+        assert_eq!(row, "s1,1.5,0,3,1,0,0.1,0.2,-2.25,0.3,4,,2,converged,\n");
+        assert!(failed.ends_with(",error,channel 3 (row 5) is NaN\n"));
+    }
+
+    #[test]
+    fn messages_with_quotes_and_commas_are_quoted() {
+        let table = Table::new(&["a".into()], 0);
+        let line = table.row("x", Err("spectrum \"s1\", bad"));
+
+        assert!(line.ends_with(",error,\"spectrum \"\"s1\"\", bad\"\n"));
+        assert_eq!(csv_cells(&line).len(), table.width());
+    }
+
+    /// Splits one CSV line into cells with the `csv` crate (an independent parser).
+    fn csv_cells(line: &str) -> Vec<String> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(line.as_bytes());
+        let record = reader
+            .records()
+            .next()
+            .expect("one record")
+            .expect("valid CSV");
+        record.iter().map(str::to_string).collect()
+    }
+}
