@@ -15,9 +15,9 @@ pub const EXPECTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/golden/expected
 struct Lines(String);
 
 impl unmix_golden::Report for Lines {
-    fn case(&mut self, name: &str, values: &[f32]) {
+    fn case(&mut self, name: &str, words: &[u32]) {
         // Writing to a String cannot fail.
-        let _ = unmix_golden::write_line(&mut self.0, name, values);
+        let _ = unmix_golden::write_line(&mut self.0, name, words);
     }
 }
 

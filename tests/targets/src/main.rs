@@ -1,7 +1,7 @@
 //! Golden-vector runner: computes every golden case (`unmix-golden`) on a bare-metal target
 //! and prints the result bits over semihosting, one line per case, for the host to compare.
 //!
-//! Output lines are `case <name> <hex f32 bits...>`, then `done <cases>`; the exit status is
+//! Output lines are `case <name> <hex words...>`, then `done <cases>`; the exit status is
 //! success when every case ran. A panic exits with failure, so QEMU never hangs.
 
 #![no_std]
@@ -18,10 +18,10 @@ use riscv_rt::entry;
 struct Semihosting;
 
 impl unmix_golden::Report for Semihosting {
-    fn case(&mut self, name: &str, values: &[f32]) {
+    fn case(&mut self, name: &str, words: &[u32]) {
         print!("case {}", name);
-        for value in values {
-            print!(" {:08x}", value.to_bits());
+        for word in words {
+            print!(" {:08x}", word);
         }
         println!();
     }
