@@ -4,7 +4,10 @@
 //! at most two, so reading the next chunk overlaps fitting this one and memory stays bounded
 //! by about three chunks for row-streamed inputs (`.npy`). Each chunk is fitted and its rows
 //! formatted in parallel with rayon; the rows are written in input order. Failed spectra get
-//! their row and a message on the error callback; they never stop the batch.
+//! their row and a message on the error callback; they never stop the batch. The sample
+//! buffers of written chunks go back to the reader ([`SpectraSource::recycle`]), which keeps
+//! a long `.npy` run free of per-spectrum allocation (freeing on one thread what another
+//! allocated made the allocator grow and trim its arenas, and cost a third of the run).
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::mpsc;
@@ -15,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::fitting::{FitSettings, PreparedLibrary, fit_spectrum};
 use crate::formats::{SpectraSource, Spectrum, SpectrumError};
-use crate::output::{CsvWriter, FitRecord, Table};
+use crate::output::{CsvWriter, Table};
 
 /// Spectra per chunk: 8 MiB of `f32` samples at 2048 channels.
 pub const CHUNK: usize = 1024;
@@ -75,11 +78,15 @@ pub fn fit_all<W: Write>(
         first: None,
     };
     let (sender, receiver) = mpsc::sync_channel::<Vec<Result<Spectrum, SpectrumError>>>(2);
+    let (give_back, taken_back) = mpsc::channel::<Vec<Vec<f32>>>();
 
     std::thread::scope(|scope| -> io::Result<()> {
         scope.spawn(move || {
             let mut source = source;
             loop {
+                while let Ok(buffers) = taken_back.try_recv() {
+                    source.recycle(buffers);
+                }
                 let chunk = source.next_chunk(CHUNK);
                 if chunk.is_empty() || sender.send(chunk).is_err() {
                     break;
@@ -88,28 +95,31 @@ pub fn fit_all<W: Write>(
         });
 
         for chunk in receiver {
-            let rows: Vec<(String, Result<Option<unmix::Fit>, SpectrumError>)> = chunk
-                .par_iter()
-                .map(|item| fit_row(prepared, settings, &table, item))
+            // Sub-chunks of SUB spectra: one text buffer each, few allocations.
+            let parts: Vec<Part> = chunk
+                .par_chunks(SUB)
+                .map(|items| fit_part(prepared, settings, &table, items, options.keep_first))
                 .collect();
 
-            for ((line, result), item) in rows.iter().zip(&chunk) {
-                writer.write_line(line)?;
-                match (result, item) {
-                    (Err(e), _) => {
-                        summary.failed += 1;
-                        on_error(e);
-                    }
-                    (Ok(Some(fit)), Ok(spectrum))
-                        if options.keep_first && summary.first.is_none() =>
-                    {
-                        summary.first = Some((spectrum.clone(), *fit));
-                    }
-                    _ => {}
+            for (p, part) in parts.into_iter().enumerate() {
+                writer.write_line(&part.text)?;
+                summary.failed += part.errors.len();
+                part.errors.iter().for_each(&mut on_error);
+                if let (None, Some((i, fit))) = (&summary.first, part.first)
+                    && let Some(Ok(spectrum)) = chunk.get(p * SUB + i)
+                {
+                    summary.first = Some((spectrum.clone(), fit));
                 }
             }
             summary.spectra += chunk.len();
             bar.inc(chunk.len() as u64);
+
+            // The reader refills these buffers: no allocation per spectrum in steady state.
+            let buffers = chunk
+                .into_iter()
+                .filter_map(|item| item.ok())
+                .map(|s| s.values);
+            let _ = give_back.send(buffers.collect());
         }
         Ok(())
     })?;
@@ -120,25 +130,48 @@ pub fn fit_all<W: Write>(
     Ok(summary)
 }
 
-/// Fits one item and formats its row; the fit is returned only when it is needed later.
-fn fit_row(
+/// Spectra per parallel task: enough to amortise the task, few enough to balance the cores.
+const SUB: usize = 32;
+
+/// The rows of a sub-chunk as text, its failures, and its first fit when asked for.
+struct Part {
+    text: String,
+    errors: Vec<SpectrumError>,
+    first: Option<(usize, unmix::Fit)>,
+}
+
+fn fit_part(
     prepared: &PreparedLibrary,
     settings: &FitSettings,
     table: &Table,
-    item: &Result<Spectrum, SpectrumError>,
-) -> (String, Result<Option<unmix::Fit>, SpectrumError>) {
-    let result = item
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|s| fit_spectrum(prepared, settings, s).map(|fit| (s, fit)));
+    items: &[Result<Spectrum, SpectrumError>],
+    keep_first: bool,
+) -> Part {
+    let mut part = Part {
+        text: String::with_capacity(items.len() * 24 * table.width()),
+        errors: Vec::new(),
+        first: None,
+    };
 
-    match result {
-        Ok((spectrum, fit)) => {
-            let line = table.row(&spectrum.name, Ok(&FitRecord::from(&fit)));
-            (line, Ok(Some(fit)))
+    for (i, item) in items.iter().enumerate() {
+        let result = item
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|s| fit_spectrum(prepared, settings, s).map(|fit| (s, fit)));
+        match result {
+            Ok((spectrum, fit)) => {
+                table.push_fit(&mut part.text, &spectrum.name, &fit);
+                if keep_first && part.first.is_none() {
+                    part.first = Some((i, fit));
+                }
+            }
+            Err(e) => {
+                table.push_error(&mut part.text, &e.spectrum, &e.message);
+                part.errors.push(e);
+            }
         }
-        Err(e) => (table.row(&e.spectrum, Err(&e.message)), Err(e)),
     }
+    part
 }
 
 fn progress_bar(wanted: bool, total: Option<usize>) -> ProgressBar {

@@ -12,11 +12,15 @@ pub struct FitArgs {
     #[arg(long, value_enum, default_value_t = MethodName::Nnls)]
     pub method: MethodName,
     /// Ridge penalty weight (with `--method ridge` only).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lambda: Option<f32>,
     /// Degree of a Chebyshev polynomial background fitted beside the phases (free in sign).
     #[arg(long, value_name = "DEGREE")]
     pub background: Option<u8>,
+    /// Skip the Poisson chi-square (its second pass over the library is about a third of
+    /// the fit's cost); the chi-square cells are left empty.
+    #[arg(long)]
+    pub no_chi2: bool,
 }
 
 impl FitArgs {
@@ -25,7 +29,9 @@ impl FitArgs {
     /// # Errors
     /// The message of [`FitSettings::new`].
     pub fn settings(&self) -> Result<FitSettings, String> {
-        FitSettings::new(self.method, self.lambda, self.background)
+        let mut settings = FitSettings::new(self.method, self.lambda, self.background)?;
+        settings.chi2 = !self.no_chi2;
+        Ok(settings)
     }
 }
 

@@ -266,6 +266,9 @@ pub fn read_library(path: impl AsRef<Path>) -> Result<Library, FileError> {
     ))
 }
 
+/// Most buffers [`SpectraSource::recycle`] keeps.
+pub const MAX_SPARE: usize = 4096;
+
 /// A stream of spectra from one file or directory, in file order.
 ///
 /// Each item is one spectrum or the error that stopped it. Built by [`read_spectra`].
@@ -273,6 +276,7 @@ pub struct SpectraSource {
     parts: std::vec::IntoIter<PathBuf>,
     current: Option<Part>,
     total: Option<usize>,
+    spare: Vec<Vec<f32>>,
 }
 
 enum Part {
@@ -285,6 +289,14 @@ impl SpectraSource {
     /// or a directory of `.xy`/`.msa` files); `None` otherwise.
     pub fn total(&self) -> Option<usize> {
         self.total
+    }
+
+    /// Hands back sample buffers of spectra that are no longer needed; row-streamed formats
+    /// (`.npy`) read the next spectra into them instead of allocating. At most
+    /// [`MAX_SPARE`] are kept.
+    pub fn recycle(&mut self, buffers: impl IntoIterator<Item = Vec<f32>>) {
+        let room = MAX_SPARE.saturating_sub(self.spare.len());
+        self.spare.extend(buffers.into_iter().take(room));
     }
 
     /// Reads up to `max` spectra; an empty vector means the source is exhausted.
@@ -302,7 +314,7 @@ impl Iterator for SpectraSource {
         loop {
             let item = match &mut self.current {
                 Some(Part::Buffered(it)) => it.next(),
-                Some(Part::Npy(rows)) => rows.next(),
+                Some(Part::Npy(rows)) => rows.next(&mut self.spare),
                 None => None,
             };
             if item.is_some() {
@@ -376,6 +388,7 @@ pub fn read_spectra(path: impl AsRef<Path>) -> Result<SpectraSource, FileError> 
         parts,
         current: first,
         total,
+        spare: Vec::new(),
     })
 }
 
@@ -976,7 +989,8 @@ impl NpyRows {
         Ok(this)
     }
 
-    fn next(&mut self) -> Option<Result<Spectrum, SpectrumError>> {
+    /// The next row, decoded into a spare buffer when there is one.
+    fn next(&mut self, spare: &mut Vec<Vec<f32>>) -> Option<Result<Spectrum, SpectrumError>> {
         if self.next_row >= self.rows {
             return None;
         }
@@ -990,7 +1004,8 @@ impl NpyRows {
             message,
         };
 
-        let mut values = Vec::with_capacity(self.channels);
+        let mut values = spare.pop().unwrap_or_default();
+        values.clear();
         if let Some(all) = &self.whole {
             values.extend((0..self.channels).map(|i| all[i * self.rows + row]));
         } else {

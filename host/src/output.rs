@@ -129,38 +129,100 @@ impl Table {
     /// A record with fewer values than the table has columns leaves the missing cells
     /// empty; extra values are not written.
     pub fn row(&self, spectrum: &str, outcome: Result<&FitRecord, &str>) -> String {
+        let mut line = String::with_capacity(32 * self.width());
+        self.push_row(&mut line, spectrum, outcome.map(Values::from));
+        line
+    }
+
+    /// Appends the row of a kernel fit to `line`: the same text as [`Table::row`] with the
+    /// [`FitRecord`] of `fit`, without building the record.
+    pub fn push_fit(&self, line: &mut String, spectrum: &str, fit: &unmix::Fit) {
+        self.push_row(line, spectrum, Ok(Values::from(fit)));
+    }
+
+    /// Appends the row of a failed spectrum to `line` (see [`Table::row`]).
+    pub fn push_error(&self, line: &mut String, spectrum: &str, message: &str) {
+        self.push_row(line, spectrum, Err(message));
+    }
+
+    /// The one formatting path every row takes.
+    fn push_row(&self, line: &mut String, spectrum: &str, outcome: Result<Values<'_>, &str>) {
         let k = self.phases.len();
         let t = self.background_terms;
-        let mut line = String::with_capacity(32 * self.width());
-        push_cell(&mut line, spectrum);
+        push_cell(line, spectrum);
 
-        let Ok(fit) = outcome else {
-            for _ in 0..self.width() - 3 {
-                line.push(',');
+        let fit = match outcome {
+            Ok(fit) => fit,
+            Err(message) => {
+                for _ in 0..self.width() - 3 {
+                    line.push(',');
+                }
+                line.push_str(",error,");
+                push_cell(line, message);
+                line.push('\n');
+                return;
             }
-            line.push_str(",error,");
-            push_cell(&mut line, outcome.err().unwrap_or_default());
-            line.push('\n');
-            return line;
         };
 
-        let empty: &[f32] = &[];
-        let (phase_se, background_se) = if fit.standard_errors.len() >= k {
-            fit.standard_errors.split_at(k)
-        } else {
-            (fit.standard_errors.as_slice(), empty)
-        };
-        push_numbers(&mut line, &fit.phases, k);
-        push_number(&mut line, Some(fit.residual_norm));
-        push_numbers(&mut line, &fit.fractions, k);
-        push_numbers(&mut line, phase_se, k);
-        push_numbers(&mut line, &fit.background, t);
-        push_numbers(&mut line, background_se, t);
-        push_number(&mut line, fit.chi2);
-        push_number(&mut line, fit.reduced_chi2);
+        let (phase_se, background_se) = fit
+            .standard_errors
+            .split_at_checked(k)
+            .unwrap_or((fit.standard_errors, &[]));
+        push_numbers(line, fit.phases, k);
+        push_number(line, Some(fit.residual_norm));
+        push_numbers(line, fit.fractions, k);
+        push_numbers(line, phase_se, k);
+        push_numbers(line, fit.background, t);
+        push_numbers(line, background_se, t);
+        push_number(line, fit.chi2);
+        push_number(line, fit.reduced_chi2);
         let _ = write!(line, ",{},{},", fit.iterations, status_text(fit.status));
         line.push('\n');
-        line
+    }
+}
+
+/// A borrowed [`FitRecord`], so kernel fits are formatted without copying.
+struct Values<'a> {
+    phases: &'a [f32],
+    background: &'a [f32],
+    fractions: &'a [f32],
+    standard_errors: &'a [f32],
+    residual_norm: f32,
+    chi2: Option<f32>,
+    reduced_chi2: Option<f32>,
+    iterations: u32,
+    status: Status,
+}
+
+impl<'a> From<&'a FitRecord> for Values<'a> {
+    fn from(r: &'a FitRecord) -> Self {
+        Values {
+            phases: &r.phases,
+            background: &r.background,
+            fractions: &r.fractions,
+            standard_errors: &r.standard_errors,
+            residual_norm: r.residual_norm,
+            chi2: r.chi2,
+            reduced_chi2: r.reduced_chi2,
+            iterations: r.iterations,
+            status: r.status,
+        }
+    }
+}
+
+impl<'a> From<&'a unmix::Fit> for Values<'a> {
+    fn from(f: &'a unmix::Fit) -> Self {
+        Values {
+            phases: f.phases(),
+            background: f.background(),
+            fractions: f.fractions(),
+            standard_errors: f.standard_errors(),
+            residual_norm: f.residual_norm(),
+            chi2: f.chi2(),
+            reduced_chi2: f.reduced_chi2(),
+            iterations: f.iterations(),
+            status: f.status(),
+        }
     }
 }
 
@@ -204,10 +266,13 @@ impl<W: Write> CsvWriter<W> {
     /// # Errors
     /// The I/O error of writing.
     pub fn write_fit(&mut self, spectrum: &str, fit: &unmix::Fit) -> io::Result<()> {
-        self.write_row(spectrum, Ok(&FitRecord::from(fit)))
+        let mut line = String::with_capacity(32 * self.table.width());
+        self.table.push_fit(&mut line, spectrum, fit);
+        self.out.write_all(line.as_bytes())
     }
 
-    /// Writes a line produced by [`Table::row`] (rows formatted in parallel).
+    /// Writes text made of whole rows from [`Table::row`], [`Table::push_fit`] or
+    /// [`Table::push_error`] (rows formatted in parallel).
     ///
     /// # Errors
     /// The I/O error of writing.

@@ -1,5 +1,11 @@
 //! Helpers shared by the end-to-end tests: run the built `unmix`, read its CSV output.
 
+// Each test crate compiles this module and uses a different subset of it.
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different subset of the helpers"
+)]
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
