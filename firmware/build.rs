@@ -1,11 +1,46 @@
-//! Puts `memory.x` where the linker finds it and relinks when it changes.
+//! Puts `memory.x` where the linker finds it, and prepares the built-in library.
+//!
+//! The built-in library is the synthetic one of `builtin/synthetic.rs` (2048 channels,
+//! 8 phases, no background), prepared by the kernel's own `prepare` on the build machine and
+//! written in the kernel's byte format to `$OUT_DIR/builtin.unmix`, which the firmware
+//! embeds in flash. `prepare` is target-independent, so the bytes (and the library id) are
+//! the same as the host computes from the same values.
 
 use std::{env, fs, path::PathBuf};
+
+#[path = "builtin/synthetic.rs"]
+mod synthetic;
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     fs::copy("memory.x", out.join("memory.x")).expect("memory.x is beside build.rs");
     println!("cargo:rustc-link-search={}", out.display());
+
+    let bytes = builtin_library();
+    fs::write(out.join("builtin.unmix"), bytes).expect("OUT_DIR is writable");
+
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=builtin/synthetic.rs");
+    println!("cargo:rerun-if-changed=../core/src");
+}
+
+/// The prepared built-in library in the kernel's byte format.
+fn builtin_library() -> Vec<u8> {
+    let values = synthetic::library(synthetic::CHANNELS, synthetic::PHASES, synthetic::SEED);
+    let shape = unmix::Shape::new(
+        synthetic::CHANNELS,
+        synthetic::PHASES,
+        unmix::Background::None,
+    );
+
+    let mut storage = vec![0.0f32; shape.prepared_len()];
+    let mut scratch = vec![0.0f64; shape.prepare_scratch_len()];
+    let view = unmix::prepare(shape, &values, &mut storage, &mut scratch)
+        .expect("the synthetic library is well conditioned");
+
+    let mut bytes = vec![0u8; view.bytes_len()];
+    let len = view.to_bytes(&mut bytes).expect("sized by bytes_len");
+    bytes.truncate(len);
+    bytes
 }

@@ -1,13 +1,40 @@
-//! unmix firmware: boots, runs the kernel, reports over defmt and exits with a status.
+//! unmix firmware: receives spectra over a serial link, fits them with the unmix kernel and
+//! answers with the phase fractions, logging with defmt.
 //!
-//! Under QEMU (`qemu` feature, the default) defmt frames and the exit status travel through
-//! semihosting; a panic or HardFault ends QEMU with a failure status instead of hanging.
+//! The protocol is `unmix-protocol`'s: CRC-checked COBS frames carrying postcard messages,
+//! one reply per request, in order ([`server`]). Bad input (garbage, truncated, corrupted or
+//! oversized frames, unknown messages, wrong-length or non-finite spectra, libraries that do
+//! not fit) gets an error reply naming the fault, and the loop goes on.
+//!
+//! Builds:
+//! - `qemu` (default): QEMU's `mps2-an386` (Cortex-M4F). The link is the CMSDK UART0
+//!   ([`uart`]), fits are priced in instructions by the CMSDK timer 0 under `-icount`
+//!   ([`cost`]), defmt frames and the exit status go through semihosting, and a HardFault
+//!   ends QEMU with failure.
+//! - `board`: an STM32F411 (Nucleo-F411RE) flashed and run by probe-rs. The link is USART2
+//!   on the ST-LINK's virtual COM port ([`usart`]), fits are priced in cycles by the DWT, and
+//!   defmt goes over RTT.
+//!
+//! Memory: no heap. The buffers are statics taken once ([`static_cell`]); their sizes are
+//! in [`server`]. The stack is painted at reset and its high-water mark reported
+//! ([`stack`]).
 
 #![no_std]
 #![no_main]
 
+mod cost;
+mod link;
+mod server;
+mod source;
+mod stack;
+#[cfg(feature = "qemu")]
+mod uart;
+#[cfg(feature = "board")]
+mod usart;
+
 use cortex_m_rt::entry;
 use panic_probe as _;
+use static_cell::ConstStaticCell;
 
 #[cfg(feature = "qemu")]
 use defmt_semihosting as _;
@@ -15,27 +42,72 @@ use defmt_semihosting as _;
 #[cfg(feature = "board")]
 use defmt_rtt as _;
 
-/// A tiny channel-major basis (4 channels x 2 columns) for the boot self-check.
-const BOOT_BASIS: [f32; 8] = [1.0, 0.5, 2.0, 0.25, 3.0, 0.125, 4.0, 0.0625];
+use server::{MAX_CHANNELS, RX_LEN, Server, TX_LEN, UPLOAD_BYTES};
 
-/// A spectrum whose projection on [`BOOT_BASIS`] is known exactly.
-const BOOT_SPECTRUM: [f32; 4] = [1.0, 1.0, 1.0, 1.0];
+#[cfg(all(feature = "qemu", feature = "board"))]
+compile_error!("choose one of the features `qemu` and `board`");
+
+static RX: ConstStaticCell<[u8; RX_LEN]> = ConstStaticCell::new([0; RX_LEN]);
+static TX: ConstStaticCell<[u8; TX_LEN]> = ConstStaticCell::new([0; TX_LEN]);
+static SPECTRUM: ConstStaticCell<[f32; MAX_CHANNELS]> = ConstStaticCell::new([0.0; MAX_CHANNELS]);
+static UPLOAD: ConstStaticCell<[f32; UPLOAD_BYTES / 4]> =
+    ConstStaticCell::new([0.0; UPLOAD_BYTES / 4]);
 
 #[entry]
 fn main() -> ! {
-    defmt::info!("unmix firmware {} booting", env!("CARGO_PKG_VERSION"));
+    defmt::info!(
+        "unmix firmware {} booting: frames up to {} bytes, spectra up to {} channels, \
+         upload buffer {} bytes",
+        env!("CARGO_PKG_VERSION"),
+        RX_LEN + 1,
+        MAX_CHANNELS,
+        UPLOAD_BYTES
+    );
 
-    let mut projection = [0.0f32; 2];
-    unmix::pass::multiply_add_pass(&BOOT_BASIS, &BOOT_SPECTRUM, &mut projection);
-    defmt::info!("boot self-check: B^T y = {}", projection);
-
-    let passed = projection == [10.0, 0.9375];
-    if passed {
+    let (mut link, counter, board) = init();
+    let mut server = Server::new(board, SPECTRUM.take(), UPLOAD.take(), counter);
+    if server.builtin_ok() {
         defmt::info!("self-check passed");
-    } else {
-        defmt::error!("self-check failed");
     }
-    exit(passed)
+
+    let (rx, tx) = (RX.take(), TX.take());
+    loop {
+        let served = server.serve(&mut link, rx, tx);
+        if let Err(error) = served {
+            defmt::error!("link failed: {}", error);
+        }
+        if cfg!(feature = "qemu") {
+            exit(served.is_ok());
+        }
+    }
+}
+
+/// QEMU: UART0 at 115200 baud (the emulator ignores the rate) and timer 0.
+#[cfg(feature = "qemu")]
+fn init() -> (uart::CmsdkUart, cost::Timer0, &'static str) {
+    // SAFETY: called once, at boot; UART0 and timer 0 are used nowhere else.
+    unsafe {
+        (
+            uart::CmsdkUart::new(uart::UART0, 25_000_000, 115_200),
+            cost::Timer0::start(),
+            "mps2-an386",
+        )
+    }
+}
+
+/// Nucleo-F411RE: USART2 at 115200 baud and the DWT cycle counter.
+#[cfg(all(feature = "board", not(feature = "qemu")))]
+fn init() -> (usart::Usart2, cost::Cycles, &'static str) {
+    let Some(core) = cortex_m::Peripherals::take() else {
+        defmt::panic!("core peripherals taken twice");
+    };
+    // SAFETY: called once, at boot; USART2 and PA2/PA3 are used nowhere else.
+    let link = unsafe { usart::Usart2::new(115_200) };
+    (
+        link,
+        cost::Cycles::start(core.DCB, core.DWT),
+        "nucleo-f411re",
+    )
 }
 
 /// Ends the program: QEMU exits with the status; a real board parks in a breakpoint loop.

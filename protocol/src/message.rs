@@ -213,14 +213,16 @@ pub struct FitResult {
     pub seq: u32,
     /// How the solver ended.
     pub status: FitStatus,
-    /// Solver iterations (active-set changes for NNLS and FCLS, 0 for direct methods).
-    pub iterations: u16,
-    /// Bit `j` set when column `j` is in the active (free, non-zero) set.
+    /// Active-set iterations (subproblem solves); 0 for the direct methods.
+    pub iterations: u32,
+    /// Bit `j` set when phase `j`'s coefficient is non-zero (the support).
     pub active: u32,
     /// `||y - X w||`.
     pub residual_norm: f32,
-    /// Chi-square of the fit when requested, else `None`.
+    /// Poisson chi-square of the fit when requested, else `None`.
     pub chi2: Option<f32>,
+    /// Chi-square per degree of freedom when requested, else `None`.
+    pub reduced_chi2: Option<f32>,
     /// Coefficients `w`.
     pub coefficients: Vec<f32, MAX_COLUMNS>,
     /// Phase fractions `w_j / sum(w)` over the phases.
@@ -238,8 +240,10 @@ pub struct FitResult {
 pub enum FitStatus {
     /// The solver met its optimality conditions.
     Converged,
-    /// The solver hit its iteration cap; the coefficients are the last iterate.
+    /// The solver hit its iteration cap; the coefficients are the last feasible point.
     IterationCap,
+    /// A subproblem was numerically singular; the coefficients are the last feasible point.
+    Degenerate,
 }
 
 /// An error answer: which request it concerns, when known, and what was wrong.

@@ -96,7 +96,7 @@ proptest! {
         std_errors in floats(MAX_COLUMNS),
         residual in any::<u32>(),
         chi2 in prop::option::of(any::<u32>()),
-        iterations in any::<u16>(),
+        iterations in any::<u32>(),
         active in any::<u32>(),
         cost in any::<u32>(),
     ) {
@@ -107,6 +107,7 @@ proptest! {
             active,
             residual_norm: f32::from_bits(residual),
             chi2: chi2.map(f32::from_bits),
+            reduced_chi2: chi2.map(|b| f32::from_bits(b ^ 1)),
             coefficients: coefficients.as_slice().try_into().expect("within capacity"),
             fractions: fractions.as_slice().try_into().expect("within capacity"),
             std_errors: std_errors.as_slice().try_into().expect("within capacity"),
@@ -128,6 +129,7 @@ proptest! {
         prop_assert_eq!(bits(&back.std_errors), bits(&std_errors));
         prop_assert_eq!(back.residual_norm.to_bits(), residual);
         prop_assert_eq!(back.chi2.map(f32::to_bits), chi2);
+        prop_assert_eq!(back.reduced_chi2.map(f32::to_bits), chi2.map(|b| b ^ 1));
         prop_assert_eq!((back.iterations, back.active, back.cost), (iterations, active, cost));
     }
 

@@ -1,7 +1,9 @@
 //! `cargo xtask`: the project's automation, so that a local run does what CI does.
 //!
-//! - `cargo xtask run`: set up the toolchain, build the firmware, boot it in QEMU and show its
-//!   decoded defmt log.
+//! - `cargo xtask run`: set up the toolchain, build the firmware, boot it in QEMU, stream
+//!   simulated detector frames into it over its UART and show the phase fractions coming
+//!   back live, each checked bit for bit against the host kernel; then the decoded defmt log.
+//! - `cargo xtask bench`: instructions per fit on the firmware under QEMU's `-icount`.
 //! - `cargo xtask test`: set up the toolchain, then every gate: formatting, clippy with
 //!   warnings denied, docs without warnings, `no_std` builds of the kernel for Cortex-M4F and
 //!   Cortex-M0, the workspace tests, and the firmware in QEMU.
@@ -11,6 +13,7 @@
 //! toolchain building `core` from source. When `CI` is set, a piece that cannot be set up is
 //! an error, never a skip.
 
+mod device;
 mod firmware;
 mod gates;
 mod targets;
@@ -18,9 +21,12 @@ mod toolchain;
 
 use std::{path::PathBuf, process::ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <run|test|help>
+const USAGE: &str = "usage: cargo xtask <run|test|bench|help>
 
-  run    build the firmware, boot it in QEMU and show its decoded log
+  run    build the firmware, boot it in QEMU, stream simulated detector frames into it and
+         show the fractions coming back, checked bit for bit against the host
+  bench  instructions per fit on the firmware in QEMU (-icount), per method
+  device only the firmware checks of `test`: bit-identical fits, bad input
   test   run every check CI runs (formatting, clippy, docs, no_std builds, tests, firmware)";
 
 fn main() -> ExitCode {
@@ -30,6 +36,8 @@ fn main() -> ExitCode {
     let outcome = match command {
         "run" => run(),
         "test" => gates::test_all(),
+        "bench" => bench(),
+        "device" => device_checks(),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
@@ -46,14 +54,32 @@ fn main() -> ExitCode {
     }
 }
 
-/// The main job: the firmware boots in QEMU, runs the kernel and reports through defmt.
+/// The main job: detector frames streamed into the firmware in QEMU, fractions coming back.
 fn run() -> Result<(), String> {
     let setup = toolchain::ensure()?;
     let elf = firmware::build(&setup)?;
-    let outcome = firmware::run_in_qemu(&elf, &[])?;
+    println!("firmware: {}", device::sizes(&elf)?);
 
-    outcome.print_log();
-    outcome.expect_success()
+    device::live(&elf)
+}
+
+/// The firmware checks of `cargo xtask test`, alone.
+fn device_checks() -> Result<(), String> {
+    let setup = toolchain::ensure()?;
+    let elf = firmware::build(&setup)?;
+    let identical = device::check_identical(&elf)?;
+    let bad = device::check_bad_input(&elf)?;
+    println!("{} passed, 0 failed", identical + bad);
+    Ok(())
+}
+
+/// Instructions per fit on the firmware in QEMU.
+fn bench() -> Result<(), String> {
+    let setup = toolchain::ensure()?;
+    let elf = firmware::build(&setup)?;
+    println!("firmware: {}", device::sizes(&elf)?);
+
+    device::bench(&elf)
 }
 
 /// The repository root (the parent of this crate's folder).
