@@ -305,7 +305,7 @@ impl PreparedView<'_> {
     /// The compressed problem: a fixed-size copy of `R`, `z`, and the constraint weights.
     fn problem(&self, z: &Vector, c: usize, k: usize) -> Problem {
         let mut r: Matrix = [[0.0; MAX_COLUMNS]; MAX_COLUMNS];
-        for (row, src) in r.iter_mut().zip(self.r.chunks_exact(c)) {
+        for (row, src) in r.iter_mut().zip(self.r.chunks_exact(c.max(1))) {
             for (dst, &v) in row.iter_mut().zip(src) {
                 *dst = v;
             }
@@ -336,7 +336,7 @@ impl PreparedView<'_> {
         iterations: u32,
         end: End,
     ) -> Result<Fit, Error> {
-        let (c, k) = (problem.c, problem.phases);
+        let (c, k) = problem.dims();
         let v = multiply_r(&problem.r, u, c);
         let mut zz = 0.0f32;
         let mut tt = 0.0f32;

@@ -45,9 +45,13 @@ impl<'a> PreparedView<'a> {
 
         let n = shape.channels;
         let c = shape.columns();
-        let (q, rest) = data.split_at(n * c);
-        let (r, rest) = rest.split_at(c * c);
-        let (scale, se) = rest.split_at(c);
+        let mismatch = Error::LengthMismatch {
+            expected: shape.prepared_len(),
+            found: data.len(),
+        };
+        let (q, rest) = data.split_at_checked(n * c).ok_or(mismatch)?;
+        let (r, rest) = rest.split_at_checked(c * c).ok_or(mismatch)?;
+        let (scale, se) = rest.split_at_checked(c).ok_or(mismatch)?;
         let view = PreparedView {
             shape,
             q,
@@ -91,9 +95,13 @@ impl<'a> PreparedView<'a> {
         }
 
         let c = shape.columns();
-        let (q, rest) = storage.split_at_mut(shape.channels * c);
-        let (r, rest) = rest.split_at_mut(c * c);
-        let (scale, se) = rest.split_at_mut(c);
+        let mismatch = Error::LengthMismatch {
+            expected: shape.prepared_len(),
+            found: storage.len(),
+        };
+        let (q, rest) = storage.split_at_mut_checked(shape.channels * c).ok_or(mismatch)?;
+        let (r, rest) = rest.split_at_mut_checked(c * c).ok_or(mismatch)?;
+        let (scale, se) = rest.split_at_mut_checked(c).ok_or(mismatch)?;
         bytes::decode_into(bytes, header, [q, r, scale, se])?;
 
         PreparedView::new(shape, storage)

@@ -191,7 +191,7 @@ const fn bit(j: usize) -> u32 {
 }
 
 impl Problem {
-    fn dims(&self) -> (usize, usize) {
+    pub(crate) fn dims(&self) -> (usize, usize) {
         let c = self.c.min(MAX_COLUMNS);
         (c, self.phases.min(c))
     }
@@ -222,17 +222,17 @@ impl Problem {
     /// The passive phase with the largest constraint weight (the elimination pivot), if any.
     fn pivot(&self, passive: u32) -> Option<usize> {
         let (_, k) = self.dims();
-        let mut best: Option<usize> = None;
+        let mut best: Option<(usize, f32)> = None;
         for j in 0..k {
             if passive & bit(j) == 0 {
                 continue;
             }
             match best {
-                Some(b) if self.a[j] <= self.a[b] => {}
-                _ => best = Some(j),
+                Some((_, weight)) if self.a[j] <= weight => {}
+                _ => best = Some((j, self.a[j])),
             }
         }
-        best
+        best.map(|(j, _)| j)
     }
 
     /// Least squares over the passive columns, other entries of `s` zero. With `sum_to_one`
@@ -290,15 +290,15 @@ impl Problem {
         least_squares(m, &mut b, c, n, &mut sol).map_err(|t| cols[t.min(MAX_COLUMNS - 1)])?;
 
         *s = [0.0; MAX_COLUMNS];
-        for (t, &j) in cols.iter().take(n).enumerate() {
-            s[j.min(MAX_COLUMNS - 1)] = sol[t];
+        for (&j, &value) in cols.iter().zip(&sol).take(n) {
+            s[j.min(MAX_COLUMNS - 1)] = value;
         }
         if let Some(p) = pivot {
             let p = p.min(MAX_COLUMNS - 1);
             let mut sum = 0.0f32;
-            for (t, &j) in cols.iter().take(n).enumerate() {
+            for (&j, &value) in cols.iter().zip(&sol).take(n) {
                 if j < k {
-                    sum += self.a[j.min(MAX_COLUMNS - 1)] * sol[t];
+                    sum += self.a[j.min(MAX_COLUMNS - 1)] * value;
                 }
             }
             s[p] = (1.0 - sum) / self.a[p];
@@ -431,7 +431,8 @@ impl Problem {
                 let solved = self.solve_passive(passive, sum_to_one, &mut work, &mut s);
 
                 // Rounding can make the entering column useless after all: leave it out.
-                if first && (solved.is_err() || !positive(s[entering])) {
+                let entered = s.get(entering).copied().unwrap_or(0.0);
+                if first && (solved.is_err() || !positive(entered)) {
                     passive &= !bit(entering);
                     blocked |= bit(entering);
                     break;

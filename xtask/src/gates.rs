@@ -77,6 +77,10 @@ pub fn test_all() -> Result<(), String> {
         )?;
     }
 
+    step("the fit path cannot panic (link-time proof)", || {
+        no_panic_proof(&setup)
+    })?;
+
     step("workspace tests (cargo test)", || cargo_test(&mut tally))?;
 
     let elf = firmware::build(&setup)?;
@@ -170,6 +174,38 @@ fn no_std_build(setup: &Setup, target: &str) -> Result<(), String> {
         command.env("CARGO_TARGET_DIR", root.join("target/debian-build-std"));
     }
     run(&mut command)
+}
+
+/// Builds `tests/nopanic`, whose panic handler calls an undefined symbol: it links only when
+/// no panic is reachable from loading a prepared library and fitting. The `canary` build adds
+/// one reachable panic and must fail to link, which shows the proof can fail.
+fn no_panic_proof(setup: &Setup) -> Result<(), String> {
+    let dir = crate::root().join("tests/nopanic");
+    let build = |canary: bool| {
+        let mut command = setup.cross_cargo(&dir, "build");
+        command.args(["--release", "--target", "thumbv7em-none-eabihf"]);
+        if canary {
+            command.args(["--features", "canary"]);
+        }
+        command
+            .output()
+            .map_err(|e| format!("cannot run cargo: {e}"))
+    };
+
+    let proof = build(false)?;
+    if !proof.status.success() {
+        let stderr = String::from_utf8_lossy(&proof.stderr);
+        return Err(format!("a panic is reachable on the fit path:\n{stderr}"));
+    }
+    println!("linked: no reachable panic on the fit path");
+
+    let canary = build(true)?;
+    let stderr = String::from_utf8_lossy(&canary.stderr);
+    if canary.status.success() || !stderr.contains("unmix_fit_path_can_panic") {
+        return Err("the canary's deliberate panic linked: the proof is not working".into());
+    }
+    println!("canary with a deliberate panic failed to link, as it must");
+    Ok(())
 }
 
 /// Runs the workspace's tests, echoing their output and adding up the `test result:` lines.

@@ -1,0 +1,84 @@
+//! Proof by linking that the per-spectrum path cannot panic.
+//!
+//! The program loads a prepared library from bytes and fits a spectrum with every method,
+//! with every size and value hidden from the optimiser behind [`black_box`], exactly the calls
+//! the firmware makes per request. The panic handler calls `unmix_fit_path_can_panic`, which
+//! no object defines: if any panic (bounds check, unwrap, arithmetic check) survives
+//! optimisation anywhere on this path, the link fails and names that symbol. The binary is
+//! never run; building it is the proof. It covers release builds (opt-level 3, fat LTO), the
+//! profile the firmware ships with.
+
+#![no_std]
+#![no_main]
+
+use core::hint::black_box;
+
+use cortex_m_rt::entry;
+use unmix::{FitOptions, Method, PreparedView};
+
+/// Room for the largest library the firmware accepts: 4096 channels, 21 columns.
+const STORAGE: usize = unmix::prepared_len(4096, unmix::MAX_COLUMNS);
+
+/// Channels of the largest spectrum.
+const CHANNELS: usize = 4096;
+
+#[entry]
+fn main() -> ! {
+    let bytes: &[u8] = black_box(&[0u8; 64]);
+    let mut storage = [0.0f32; STORAGE];
+    let mut counts = [0u16; CHANNELS];
+    let mut samples = [0.0f32; CHANNELS];
+    let mut fitted = [0.0f32; CHANNELS];
+    black_box(&mut counts);
+    black_box(&mut samples);
+
+    let channels = black_box(CHANNELS);
+    let counts = counts.get(..channels).unwrap_or(&[]);
+    let samples = samples.get(..channels).unwrap_or(&[]);
+
+    #[cfg(feature = "canary")]
+    black_box(samples[black_box(CHANNELS)]);
+
+    if let Ok(prepared) = PreparedView::from_bytes(bytes, &mut storage) {
+        fit_every_way(&prepared, counts, samples, &mut fitted);
+    }
+
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+/// Every per-spectrum entry point, with options the optimiser cannot see.
+fn fit_every_way(prepared: &PreparedView<'_>, counts: &[u16], samples: &[f32], fitted: &mut [f32]) {
+    let lambda = black_box(0.5f32);
+    let cap = black_box(40u32);
+    let methods = [
+        Method::Lstsq,
+        Method::Ridge { lambda },
+        Method::Nnls,
+        Method::Fcls,
+    ];
+
+    for method in black_box(methods) {
+        let options = FitOptions::new(method)
+            .with_max_iterations(cap)
+            .with_chi2(black_box(true));
+        black_box(prepared.fit(counts, &options).ok());
+        black_box(prepared.fit(samples, &options).ok());
+        black_box(prepared.fit_with_model(counts, &options, fitted).ok());
+    }
+
+    let mut z = [0.0f32; unmix::MAX_COLUMNS];
+    black_box(prepared.project(samples, &mut z).ok());
+    black_box(prepared.library_id());
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    unsafe extern "Rust" {
+        /// Defined nowhere: a reachable panic makes the link fail with this name.
+        fn unmix_fit_path_can_panic() -> !;
+    }
+    // SAFETY: never called at run time; the link only succeeds when this is unreachable.
+    unsafe { unmix_fit_path_can_panic() }
+}
