@@ -464,7 +464,7 @@ fn shape_and_buffer_errors_are_reported_before_any_work() {
     );
     let expected = SvdError::BufferTooSmall {
         buffer: Buffer::Scratch,
-        needed: 30,
+        needed: 33,
         got: 20,
     };
     assert_eq!(result, Err(expected));
@@ -484,4 +484,30 @@ fn sweep_cap_is_reported_when_hit() {
 
     let full = factor(&a, rows, cols).unwrap();
     assert!(full.info.sweeps > 1 && full.info.sweeps <= svd::DEFAULT_MAX_SWEEPS);
+}
+
+#[test]
+fn extreme_magnitudes_scale_exactly() {
+    // Largest entries near the top of the f32 range and in its subnormals: the power-of-two
+    // scaling must not overflow or lose the ratios.
+    for scale in [2f32.powi(126), f32::from_bits(1 << 9)] {
+        let a: Vec<f32> = [3.0f32, 1.0, 1.0, 2.0, 0.0, 1.0]
+            .iter()
+            .map(|x| x * scale)
+            .collect();
+        let unit = factor(&[3.0f32, 1.0, 1.0, 2.0, 0.0, 1.0], 3, 2).unwrap();
+        let f = factor(&a, 3, 2).unwrap();
+        for j in 0..2 {
+            // Exact up to the final rounding of the unscaled value (subnormal: 2^-149 steps).
+            let expected = f64::from(unit.s[j]) * f64::from(scale);
+            let error = (f64::from(f.s[j]) - expected).abs();
+            let tol = 1e-6 * expected + f64::from(f32::from_bits(1));
+            assert!(
+                error <= tol,
+                "scale {scale:e}: s[{j}] {} vs {expected:e}",
+                f.s[j]
+            );
+        }
+        assert_eq!(f.v, unit.v);
+    }
 }

@@ -158,3 +158,15 @@ fn bad_input_is_reported() {
         Err(SvdError::BufferTooSmall { .. })
     ));
 }
+
+#[test]
+fn sixteen_phases_fit_the_fixed_buffers() {
+    let centres: Vec<f64> = (0..16).map(|j| 30.0 + 60.0 * j as f64).collect();
+    let x = gaussian_library(1024, &centres, 10.0);
+    let d = library_diagnostics(&x, 1024, 16).unwrap();
+    assert_eq!(d.scaled_rank, 16);
+    assert_eq!(d.warnings(), &[]);
+    let direct = factor(&x, 1024, 16).unwrap();
+    let error = max_relative_error(&d.singular_values, &direct.s);
+    assert!(error <= 64.0 * f64::EPSILON, "{error:e}");
+}

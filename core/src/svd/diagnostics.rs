@@ -26,7 +26,7 @@
 //! a library stored in `f32` is judged by what `f32` can resolve.
 
 use super::real::Real;
-use super::{Buffer, MAX_DIM, SvdError, SvdOptions, SvdOutput, svd_in_place};
+use super::{Buffer, SvdError, SvdOptions, SvdOutput, svd_in_place};
 
 /// Most phases a library may have for [`library_diagnostics`].
 pub const MAX_PHASES: usize = 16;
@@ -152,8 +152,8 @@ impl Diagnostics {
 /// Diagnoses the channel-major library `library[i * phases + j]` of `channels` channels by
 /// `phases <= 16` phases. See the [module docs](self) for what is computed and how.
 ///
-/// Cost: `2 n k^2` flops for the reduction plus two `k x k` SVDs. Stack: about 14 KiB (the
-/// result is 6.5 KiB, the triangular factors and SVD work space 8 KiB).
+/// Cost: `2 n k^2` flops for the reduction plus two `k x k` SVDs. Stack: about 22 KiB (the
+/// result is 7 KiB, two triangular factors 4 KiB, the SVD buffers and kernel 10 KiB).
 ///
 /// # Errors
 ///
@@ -345,8 +345,7 @@ fn singular_values_of(
         a[i * k..(i + 1) * k].copy_from_slice(&r[i][..k]);
     }
     let mut v = [0.0; MAX_PHASES * MAX_PHASES];
-    let mut work = [0.0; 2 * MAX_PHASES * MAX_PHASES];
-    debug_assert!(k <= MAX_DIM);
+    let mut work = [0.0; 2 * MAX_PHASES * MAX_PHASES + 2 * MAX_PHASES];
 
     let out = SvdOutput::values(&mut s[..]).with_v(&mut v[..]);
     svd_in_place(&mut a, k, k, out, &mut work, SvdOptions::default())?;

@@ -64,13 +64,6 @@ impl<T: Real> Tall<'_, T> {
         largest
     }
 
-    fn swap_rows(&mut self, a: usize, b: usize) {
-        for j in 0..self.q {
-            let (ia, ib) = (self.at(a, j), self.at(b, j));
-            self.data.swap(ia, ib);
-        }
-    }
-
     fn swap_cols(&mut self, a: usize, b: usize) {
         for i in 0..self.p {
             let (ia, ib) = (self.at(i, a), self.at(i, b));
@@ -102,7 +95,7 @@ pub(crate) fn shape(rows: usize, cols: usize) -> Result<(usize, usize, usize), S
 }
 
 /// Factors `a` (row-major `rows x cols`, overwritten) into `s`, `u`, `v`; see `svd_in_place`.
-/// `work` holds `2 q^2` elements, `row_order` `p`.
+/// `work` holds `2 q^2` elements, `row_order` `2 p` (the row order and its sort keys).
 #[expect(
     clippy::too_many_arguments,
     reason = "private kernel behind the documented public wrappers"
@@ -128,7 +121,7 @@ pub(crate) fn decompose<T: Real>(
         need(Buffer::V, cols * q, v.len())?;
     }
     need(Buffer::Scratch, 2 * q * q, work.len())?;
-    need(Buffer::Scratch, p, row_order.len())?;
+    need(Buffer::Scratch, 2 * p, row_order.len())?;
     if p as f64 >= libm::ldexp(1.0, T::MANTISSA_DIGITS as i32) {
         return Err(SvdError::TooLarge { rows, cols });
     }
@@ -148,8 +141,8 @@ pub(crate) fn decompose<T: Real>(
     };
     let (x, rest) = work.split_at_mut(q * q);
     let vx = &mut rest[..q * q];
-    let row_order = &mut row_order[..p];
-    sort_rows(&mut t, row_order);
+    let (row_order, keys) = row_order[..2 * p].split_at_mut(p);
+    sort_rows(&mut t, row_order, keys);
 
     let mut tau = [T::ZERO; MAX_DIM];
     let mut perm = [0u8; MAX_DIM];
@@ -256,47 +249,83 @@ fn scale_to_unit<T: Real>(a: &mut [T], cols: usize) -> Result<i32, SvdError> {
         return Ok(0);
     }
 
+    // A product with an exactly representable 2^-e is one correctly rounded operation, the
+    // same value `scalbn` returns; `scalbn` is kept for factors outside the format's range.
     let exponent = largest.binary_exponent();
-    for value in a.iter_mut() {
-        *value = value.scale_by_pow2(-exponent);
+    let factor = T::ONE.scale_by_pow2(-exponent);
+    if factor.is_finite() && factor > T::ZERO {
+        for value in a.iter_mut() {
+            *value = *value * factor;
+        }
+    } else {
+        for value in a.iter_mut() {
+            *value = value.scale_by_pow2(-exponent);
+        }
     }
     Ok(exponent)
 }
 
-/// Heapsort of the rows of `t` by decreasing largest magnitude; `order[i]` receives
-/// `1 + ` the original index of sorted row `i`, an exact integer in `T` (the caller checked
-/// `p < 2^MANTISSA_DIGITS`). The magnitudes are recomputed at each comparison, which costs
-/// `O(p q log p)` and needs no key storage.
-fn sort_rows<T: Real>(t: &mut Tall<'_, T>, order: &mut [T]) {
+/// Sorts the rows of `t` by decreasing largest magnitude (heapsort of the keys, then one
+/// in-place permutation of the rows by cycles); `order[i]` receives `1 + ` the original index
+/// of sorted row `i`, an exact integer in `T` (the caller checked `p < 2^MANTISSA_DIGITS`).
+/// `keys` (`p` elements) is clobbered. Cost `O(p q + p log p)`; the order of equal keys is
+/// arbitrary but fixed.
+fn sort_rows<T: Real>(t: &mut Tall<'_, T>, order: &mut [T], keys: &mut [T]) {
     let p = t.p;
-    for (i, slot) in order.iter_mut().enumerate() {
-        *slot = T::from_usize(i + 1);
+    for i in 0..p {
+        order[i] = T::from_usize(i + 1);
+        keys[i] = t.row_max(i);
     }
 
-    // A heap with the smallest row maximum on top, so the smallest rows go to the end.
-    let later = |t: &Tall<'_, T>, a: usize, b: usize| t.row_max(a) < t.row_max(b);
-    let sift_down = |t: &mut Tall<'_, T>, order: &mut [T], mut root: usize, end: usize| {
+    // A heap with the smallest key on top, so the smallest rows go to the end.
+    let sift_down = |order: &mut [T], keys: &mut [T], mut root: usize, end: usize| {
         while 2 * root + 1 < end {
             let mut child = 2 * root + 1;
-            if child + 1 < end && later(t, child + 1, child) {
+            if child + 1 < end && keys[child + 1] < keys[child] {
                 child += 1;
             }
-            if !later(t, child, root) {
+            if keys[child] >= keys[root] {
                 break;
             }
-            t.swap_rows(root, child);
+            keys.swap(root, child);
             order.swap(root, child);
             root = child;
         }
     };
-
     for start in (0..p / 2).rev() {
-        sift_down(t, order, start, p);
+        sift_down(order, keys, start, p);
     }
     for end in (1..p).rev() {
-        t.swap_rows(0, end);
+        keys.swap(0, end);
         order.swap(0, end);
-        sift_down(t, order, 0, end);
+        sift_down(order, keys, 0, end);
+    }
+
+    // Row j <- old row order[j] - 1, cycle by cycle; a negative key marks a placed row.
+    let mut held = [T::ZERO; MAX_DIM];
+    for start in 0..p {
+        if keys[start] < T::ZERO {
+            continue;
+        }
+        for (j, slot) in held[..t.q].iter_mut().enumerate() {
+            *slot = t.get(start, j);
+        }
+        let mut j = start;
+        for _ in 0..p {
+            keys[j] = -T::ONE;
+            let source = order[j].to_index() - 1;
+            if source == start {
+                for (l, &value) in held[..t.q].iter().enumerate() {
+                    t.set(j, l, value);
+                }
+                break;
+            }
+            for l in 0..t.q {
+                let value = t.get(source, l);
+                t.set(j, l, value);
+            }
+            j = source;
+        }
     }
 }
 
