@@ -451,8 +451,9 @@ impl<'b, C: CostCounter> Server<'b, C> {
     }
 }
 
-/// Prices the bare multiply-add pass `z = Q^T y` over the built-in library once and logs it:
-/// the floor every fit is measured against (`cargo xtask bench` reads the line).
+/// Prices, once, the generic multiply-add pass `z = Q^T y` over the built-in library and the
+/// kernel's own projection (the same pass with `||y||^2`, unrolled per column count), and
+/// logs both: the floors every fit is measured against (`cargo xtask bench` reads them).
 fn floor_cost<C: CostCounter>(counter: &C, shape: Shape, spectrum: &[f32]) {
     let n = shape.channels;
     let c = shape.columns();
@@ -470,6 +471,17 @@ fn floor_cost<C: CostCounter>(counter: &C, shape: Shape, spectrum: &[f32]) {
         cost,
         C::UNIT
     );
+
+    let data = words(&BUILTIN.0).get(..shape.prepared_len()).unwrap_or(&[]);
+    let projected = PreparedView::new(shape, data).and_then(|view| {
+        let start = counter.now();
+        view.project(y, z.get_mut(..c).unwrap_or(&mut []))?;
+        Ok(counter.cost_since(start))
+    });
+    match projected {
+        Ok(cost) => defmt::info!("kernel projection ({} x {}): {} {}", n, c, cost, C::UNIT),
+        Err(error) => defmt::error!("kernel projection failed: {}", error),
+    }
 }
 
 fn error(seq: Option<u32>, kind: ErrorKind) -> Reply {

@@ -14,8 +14,13 @@ pub fn build(setup: &Setup) -> Result<PathBuf, String> {
     let dir = crate::root().join("firmware");
     println!("firmware: building for {TARGET} (release)");
 
-    let status = setup
-        .cross_cargo(&dir, "build")
+    let mut command = setup.cross_cargo(&dir, "build");
+    if setup.route == crate::toolchain::Route::Rustup {
+        // The ELF is looked for under firmware/target: a CARGO_TARGET_DIR meant for the host
+        // workspace must not move it.
+        command.env_remove("CARGO_TARGET_DIR");
+    }
+    let status = command
         .args(["--release", "--target", TARGET])
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
