@@ -24,11 +24,11 @@
 //! spectrum, so one bad spectrum never hides the others.
 //!
 //! A spectra CSV holds a spectrum per column, so it is read whole. A row-major `.npy` file is
-//! read one row at a time through a buffered reader and never held whole, however large.
+//! read in blocks of whole rows and never held whole, however large.
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -347,7 +347,8 @@ impl Iterator for SpectraSource {
 ///
 /// # Errors
 /// [`FileError`] when the file cannot be opened, has an unknown extension, or its header
-/// is unusable (for a directory: the first file).
+/// is unusable; for a directory, when it cannot be listed or holds no spectra file (a file
+/// in it that cannot be read yields one failed spectrum instead).
 pub fn read_spectra(path: impl AsRef<Path>) -> Result<SpectraSource, FileError> {
     let path = path.as_ref();
     let parts = if path.is_dir() {
@@ -371,18 +372,28 @@ pub fn read_spectra(path: impl AsRef<Path>) -> Result<SpectraSource, FileError> 
         vec![path.to_path_buf()]
     };
 
+    // A single file opens now, so that a file that cannot be read at all stops the run; the
+    // files of a directory open one by one as the iterator reaches them, and one that
+    // cannot be read becomes one failed spectrum.
     let single_spectrum_files = parts
         .iter()
         .all(|p| matches!(Format::of(p), Some(Format::Xy | Format::Msa)));
     let count = parts.len();
-    let mut parts = parts.into_iter();
-    let first = parts.next().map(|p| open_part(&p)).transpose()?;
-    let total = match &first {
-        Some(_) if single_spectrum_files => Some(count),
-        Some(Part::Buffered(it)) if count == 1 => Some(it.len()),
-        Some(Part::Npy(rows)) if count == 1 => Some(rows.rows),
-        _ => None,
+    let first = if path.is_dir() {
+        None
+    } else {
+        Some(open_part(path)?)
     };
+    let total = match &first {
+        _ if single_spectrum_files => Some(count),
+        Some(Part::Buffered(it)) => Some(it.len()),
+        Some(Part::Npy(rows)) => Some(rows.rows),
+        None => None,
+    };
+    let mut parts = parts.into_iter();
+    if first.is_some() {
+        parts.next();
+    }
 
     Ok(SpectraSource {
         parts,
@@ -463,8 +474,8 @@ struct CsvTable {
     axis_name: String,
     names: Vec<String>,
     axis: Arc<[f64]>,
-    /// Data cells per row, without the axis cell.
-    rows: Vec<Vec<String>>,
+    /// The data rows as read (one allocation per row; cell 0 is the axis).
+    rows: Vec<csv::StringRecord>,
     /// 1-based file line of each row.
     lines: Vec<u64>,
 }
@@ -485,7 +496,7 @@ impl CsvTable {
         for (channel, (row, &line)) in self.rows.iter().zip(&self.lines).enumerate() {
             let at = format!("channel {channel} (row {line})");
             let cell = row
-                .get(j)
+                .get(j + 1)
                 .ok_or_else(|| fail(format!("{at} has no value (the row is short)")))?;
             values.push(parse_sample(cell).map_err(|what| fail(format!("{at} {what}")))?);
         }
@@ -583,7 +594,7 @@ fn read_csv_table(path: &Path) -> Result<CsvTable, FileError> {
         }
 
         axis.push(x);
-        rows.push(record.iter().skip(1).map(str::to_string).collect());
+        rows.push(record);
         lines.push(line);
     }
 
@@ -911,18 +922,30 @@ impl Element {
 
 /// Row-by-row reader of a 2-D `.npy` file (C order), or of a Fortran-order file read whole
 /// and transposed.
+///
+/// Rows are read straight from the file in blocks of about [`NPY_BLOCK`] bytes (whole rows),
+/// a size that stays in the processor's L2 cache, and decoded from there: the data crosses
+/// memory once on its way in, with no intermediate buffered-reader copy.
 struct NpyRows {
     file: Arc<str>,
-    reader: BufReader<File>,
+    reader: File,
     element: Element,
     big_endian: bool,
     rows: usize,
     channels: usize,
     next_row: usize,
-    bytes: Vec<u8>,
+    /// Rows `block_first ..` as read; `block_valid` of them are complete.
+    block: Vec<u8>,
+    block_first: usize,
+    block_valid: usize,
+    /// Why rows from `block_first + block_valid` on cannot be read, once known.
+    broken: Option<String>,
     /// For a Fortran-order file: the whole array, column-major.
     whole: Option<Vec<f32>>,
 }
+
+/// Bytes read from a `.npy` file at a time (rounded to whole rows, at least one).
+pub const NPY_BLOCK: usize = 256 << 10;
 
 impl NpyRows {
     fn open(path: &Path) -> Result<NpyRows, FileError> {
@@ -930,9 +953,16 @@ impl NpyRows {
         if file.metadata().map_err(|e| FileError::io(path, e))?.len() == 0 {
             return Err(FileError::format(path, "the file is empty"));
         }
-        let mut reader = BufReader::with_capacity(1 << 22, file);
+        let mut reader = BufReader::with_capacity(1 << 16, file);
         let header = NpyHeader::from_reader(&mut reader)
             .map_err(|e| FileError::format(path, format!("not a readable .npy file: {e}")))?;
+        let data_start = reader
+            .stream_position()
+            .map_err(|e| FileError::io(path, e))?;
+        let mut reader = reader.into_inner();
+        reader
+            .seek(SeekFrom::Start(data_start))
+            .map_err(|e| FileError::io(path, e))?;
 
         let (element, big_endian) = Element::from_dtype(&header.dtype()).ok_or_else(|| {
             FileError::format(
@@ -960,6 +990,7 @@ impl NpyRows {
             return Err(FileError::format(path, "spectra have no channels"));
         }
 
+        let row_bytes = channels * element.size();
         let mut this = NpyRows {
             file: path.display().to_string().into(),
             reader,
@@ -968,15 +999,18 @@ impl NpyRows {
             rows,
             channels,
             next_row: 0,
-            bytes: vec![0u8; channels * element.size()],
+            block: vec![0u8; row_bytes * (NPY_BLOCK / row_bytes).max(1)],
+            block_first: 0,
+            block_valid: 0,
+            broken: None,
             whole: None,
         };
         if header.order() == Order::Fortran && rows > 1 {
-            let mut bytes = Vec::with_capacity(rows * channels * element.size());
+            let mut bytes = Vec::with_capacity(rows * row_bytes);
             this.reader
                 .read_to_end(&mut bytes)
                 .map_err(|e| FileError::io(path, e))?;
-            if bytes.len() < rows * channels * element.size() {
+            if bytes.len() < rows * row_bytes {
                 return Err(FileError::format(
                     path,
                     "the file is shorter than its header says",
@@ -989,6 +1023,31 @@ impl NpyRows {
         Ok(this)
     }
 
+    /// Reads the block of rows starting at `first`; short at the end of the file.
+    fn read_block(&mut self, first: usize) {
+        let row_bytes = self.channels * self.element.size();
+        let wanted = (self.block.len() / row_bytes).min(self.rows - first);
+        let buffer = &mut self.block[..wanted * row_bytes];
+
+        let mut got = 0;
+        while got < buffer.len() {
+            match self.reader.read(&mut buffer[got..]) {
+                Ok(0) => {
+                    self.broken = Some("the file ends before this row: it is truncated".into());
+                    break;
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.broken = Some(format!("read failed: {e}"));
+                    break;
+                }
+            }
+        }
+        self.block_first = first;
+        self.block_valid = got / row_bytes;
+    }
+
     /// The next row, decoded into a spare buffer when there is one.
     fn next(&mut self, spare: &mut Vec<Vec<f32>>) -> Option<Result<Spectrum, SpectrumError>> {
         if self.next_row >= self.rows {
@@ -997,8 +1056,9 @@ impl NpyRows {
         let row = self.next_row;
         self.next_row += 1;
         let name = row.to_string();
+        let file = self.file.clone();
         let fail = |message: String| SpectrumError {
-            file: self.file.clone(),
+            file: file.clone(),
             spectrum: name.clone(),
             place: Place::Row(row),
             message,
@@ -1009,16 +1069,18 @@ impl NpyRows {
         if let Some(all) = &self.whole {
             values.extend((0..self.channels).map(|i| all[i * self.rows + row]));
         } else {
-            if let Err(e) = self.reader.read_exact(&mut self.bytes) {
-                let what = if e.kind() == io::ErrorKind::UnexpectedEof {
-                    "the file ends before this row: it is truncated".to_string()
-                } else {
-                    format!("read failed: {e}")
-                };
-                return Some(Err(fail(what)));
+            if self.broken.is_none() && row >= self.block_first + self.block_valid {
+                self.read_block(row);
             }
-            self.element
-                .decode(self.big_endian, &self.bytes, &mut values);
+            if row >= self.block_first + self.block_valid {
+                let why = self.broken.clone().unwrap_or_default();
+                return Some(Err(fail(why)));
+            }
+
+            let row_bytes = self.channels * self.element.size();
+            let at = (row - self.block_first) * row_bytes;
+            let bytes = &self.block[at..at + row_bytes];
+            self.element.decode(self.big_endian, bytes, &mut values);
         }
 
         if let Some(channel) = values.iter().position(|v| !v.is_finite()) {

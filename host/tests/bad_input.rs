@@ -177,10 +177,15 @@ fn axis_and_length_mismatches_name_the_spectrum() {
     xy("good.xy", CHANNELS, 0.0);
     xy("short.xy", CHANNELS - 1, 0.0);
     xy("shifted.xy", CHANNELS, 0.25);
+    fs::write(d.join("dir").join("a_empty.xy"), "").unwrap();
 
     let run = fit(d, "dir");
     assert_eq!(run.code, 2);
     let err = &run.stderr;
+    assert!(
+        err.contains(r#"a_empty.xy: spectrum "a_empty": the file is empty"#),
+        "{err}"
+    );
     assert!(
         err.contains(
             r#"short.xy: spectrum "short": has 99 channels, the library (library.csv) has 100"#
@@ -197,8 +202,9 @@ fn axis_and_length_mismatches_name_the_spectrum() {
     let table = Table::read(&d.join("out.csv"));
     assert_eq!(
         table.rows.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(),
-        ["good", "shifted", "short"]
+        ["a_empty", "good", "shifted", "short"]
     );
+    assert_row(&table, "a_empty", Some("the file is empty"));
     assert_row(&table, "good", None);
     assert_row(&table, "short", Some("has 99 channels"));
     assert_row(&table, "shifted", Some("axis differs"));
