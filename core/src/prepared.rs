@@ -99,7 +99,9 @@ impl<'a> PreparedView<'a> {
             expected: shape.prepared_len(),
             found: storage.len(),
         };
-        let (q, rest) = storage.split_at_mut_checked(shape.channels * c).ok_or(mismatch)?;
+        let (q, rest) = storage
+            .split_at_mut_checked(shape.channels * c)
+            .ok_or(mismatch)?;
         let (r, rest) = rest.split_at_mut_checked(c * c).ok_or(mismatch)?;
         let (scale, se) = rest.split_at_mut_checked(c).ok_or(mismatch)?;
         bytes::decode_into(bytes, header, [q, r, scale, se])?;
