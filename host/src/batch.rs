@@ -184,7 +184,7 @@ fn progress_bar(wanted: bool, total: Option<usize>) -> ProgressBar {
         None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
     };
     let style = ProgressStyle::with_template(
-        "{spinner} {pos}/{len} spectra [{bar:40}] {per_sec} eta {eta}",
+        "{spinner} {pos}/{len} spectra [{bar:40}] {elapsed} eta {eta}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style.progress_chars("=> "));
