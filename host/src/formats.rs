@@ -1097,3 +1097,78 @@ impl NpyRows {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file() -> Arc<str> {
+        "t".into()
+    }
+
+    #[test]
+    fn msa_of_datatype_y_builds_its_axis_from_offset_and_step() {
+        let text = "#FORMAT : EMSA/MAS Spectral Data File\n#TITLE : \n#NPOINTS : 5\n\
+                    #NCOLUMNS : 3\n#DATATYPE : Y\n#XPERCHAN : 0.5\n#OFFSET : -1\n\
+                    #SPECTRUM : go\n1, 2, 3,\n4, 5\n#ENDOFDATA :\n";
+        let s = parse_msa(text, Path::new("dir/edge.msa"), file()).expect("parses");
+
+        assert_eq!(s.name, "edge", "an empty title falls back to the file stem");
+        assert_eq!(s.values, [1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(s.axis.as_deref(), Some(&[-1.0, -0.5, 0.0, 0.5, 1.0][..]));
+    }
+
+    #[test]
+    fn msa_without_step_for_datatype_y_is_refused() {
+        let text = "#DATATYPE : Y\n#SPECTRUM :\n1\n2\n#ENDOFDATA :\n";
+        let e = parse_msa(text, Path::new("a.msa"), file()).unwrap_err();
+
+        assert_eq!(e.message, "#XPERCHAN missing for DATATYPE Y");
+    }
+
+    #[test]
+    fn xy_takes_comments_commas_and_blank_lines() {
+        let text = "# two_theta counts\n\n10.0 5 # first\n10.5,6\n11.0\t7\n";
+        let s = parse_xy(text, Path::new("scan.xy"), file()).expect("parses");
+
+        assert_eq!(s.name, "scan");
+        assert_eq!(s.values, [5.0, 6.0, 7.0]);
+        assert_eq!(s.axis.as_deref(), Some(&[10.0, 10.5, 11.0][..]));
+    }
+
+    #[test]
+    fn xy_axis_must_be_monotonic() {
+        let e = parse_xy("1 1\n2 1\n2 1\n", Path::new("a.xy"), file()).unwrap_err();
+
+        assert_eq!(
+            e.message,
+            "axis is not strictly monotonic at channel 2 (2 after 2)"
+        );
+    }
+
+    #[test]
+    fn csv_quoted_names_comments_and_a_descending_axis_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lib.csv");
+        std::fs::write(
+            &path,
+            "# made by hand\nenergy_eV,\"Fe, bcc\",FeO\n3,1,0\n2,0.5,1\n",
+        )
+        .unwrap();
+        let lib = read_library(&path).expect("reads");
+
+        assert_eq!(lib.names, ["Fe, bcc", "FeO"]);
+        assert_eq!(lib.axis, [3.0, 2.0]);
+        assert_eq!(lib.data, [1.0, 0.0, 0.5, 1.0], "channel-major");
+        assert_eq!(lib.column(1), [0.0, 1.0]);
+    }
+
+    #[test]
+    fn sample_text_is_classified() {
+        assert_eq!(parse_sample("1e3"), Ok(1000.0));
+        assert_eq!(parse_sample("nan"), Err("is NaN".to_string()));
+        assert_eq!(parse_sample("inf"), Err("is infinite".to_string()));
+        assert_eq!(parse_sample("1e39"), Err("1e39 overflows f32".to_string()));
+        assert_eq!(parse_sample("x"), Err("is not a number: \"x\"".to_string()));
+    }
+}

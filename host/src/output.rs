@@ -387,6 +387,28 @@ mod tests {
         assert_eq!(csv_cells(&line).len(), table.width());
     }
 
+    #[test]
+    fn kernel_fits_and_their_records_give_the_same_text() {
+        let library = [
+            1.0f32, 0.0, 2.0, 0.5, 1.0, 1.0, 0.0, 2.0, 0.5, 1.0, 0.0, 0.5,
+        ];
+        let shape = unmix::Shape::new(6, 2, unmix::Background::Chebyshev { degree: 0 });
+        let mut storage = vec![0.0f32; shape.prepared_len()];
+        let mut scratch = vec![0.0f64; shape.prepare_scratch_len()];
+        let view = unmix::prepare(shape, &library, &mut storage, &mut scratch).unwrap();
+        let options = unmix::FitOptions::new(unmix::Method::Nnls).with_chi2(true);
+        let fit = view
+            .fit(&[2.5f32, 3.1, 5.4, 3.3, 6.2, 1.4], &options)
+            .unwrap();
+        let table = Table::new(&["a".into(), "b".into()], 1);
+
+        let mut pushed = String::new();
+        table.push_fit(&mut pushed, "s", &fit);
+
+        assert_eq!(pushed, table.row("s", Ok(&FitRecord::from(&fit))));
+        assert_eq!(csv_cells(&pushed).len(), table.width());
+    }
+
     /// Splits one CSV line into cells with the `csv` crate (an independent parser).
     fn csv_cells(line: &str) -> Vec<String> {
         let mut reader = csv::ReaderBuilder::new()
