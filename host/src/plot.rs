@@ -104,6 +104,11 @@ fn chebyshev_sum(coefficients: &[f32], t: f64) -> f64 {
     sum
 }
 
+/// A tick label: the value to six decimals, without trailing zeros (`12000`, `0.25`).
+fn tick(v: &f64) -> String {
+    format!("{}", (v * 1e6).round() / 1e6)
+}
+
 fn range_of<'a>(series: impl Iterator<Item = &'a f64>) -> (f64, f64) {
     let (lo, hi) = series.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
         (lo.min(v), hi.max(v))
@@ -152,6 +157,8 @@ pub fn plot_fit(
     chart
         .configure_mesh()
         .y_desc("counts")
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
         .label_style(("sans-serif", 16))
         .draw()
         .map_err(|e| err(path)(e.to_string()))?;
@@ -213,6 +220,8 @@ pub fn plot_fit(
         .configure_mesh()
         .x_desc(library.axis_name.as_str())
         .y_desc("residual")
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
         .label_style(("sans-serif", 16))
         .draw()
         .map_err(|e| err(path)(e.to_string()))?;
