@@ -6,8 +6,12 @@ fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let target = env::var("TARGET").unwrap_or_default();
 
+    // The Cortex-M4F board (mps2-an386) gets its real memory; the Cortex-M0 layout keeps the
+    // smaller lm3s6965evb part's sizes.
     let layout = if target.starts_with("riscv") {
         "memory-riscv.x"
+    } else if target.starts_with("thumbv7em") {
+        "memory-m4.x"
     } else {
         "memory-arm.x"
     };

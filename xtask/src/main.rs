@@ -3,7 +3,8 @@
 //! - `cargo xtask run`: set up the toolchain, build the firmware, boot it in QEMU, stream
 //!   simulated detector frames into it over its UART and show the phase fractions coming
 //!   back live, each checked bit for bit against the host kernel; then the decoded defmt log.
-//! - `cargo xtask bench`: instructions per fit on the firmware under QEMU's `-icount`.
+//! - `cargo xtask bench`: instructions per fit on the firmware under QEMU's `-icount`, then
+//!   every kernel and two baselines on the Cortex-M4F with stack and memory figures.
 //! - `cargo xtask test`: set up the toolchain, then every gate: formatting, clippy with
 //!   warnings denied, docs without warnings, `no_std` builds of the kernel for Cortex-M4F and
 //!   Cortex-M0, the workspace tests, and the firmware in QEMU.
@@ -13,6 +14,7 @@
 //! toolchain building `core` from source. When `CI` is set, a piece that cannot be set up is
 //! an error, never a skip.
 
+mod bench;
 mod device;
 mod firmware;
 mod gates;
@@ -25,7 +27,9 @@ const USAGE: &str = "usage: cargo xtask <run|test|bench|help>
 
   run    build the firmware, boot it in QEMU, stream simulated detector frames into it and
          show the fractions coming back, checked bit for bit against the host
-  bench  instructions per fit on the firmware in QEMU (-icount), per method
+  bench  instructions per fit on the firmware in QEMU (-icount), per method; then every
+         kernel and two baselines at n = 1280..4096, k = 2..16 with stack and memory
+         figures [--json FILE] [--host [SPECTRA]]
   device only the firmware checks of `test`: bit-identical fits, bad input
   test   run every check CI runs (formatting, clippy, docs, no_std builds, tests, firmware)";
 
@@ -36,7 +40,7 @@ fn main() -> ExitCode {
     let outcome = match command {
         "run" => run(),
         "test" => gates::test_all(),
-        "bench" => bench(),
+        "bench" => bench(&args[1..]),
         "device" => device_checks(),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
@@ -73,13 +77,15 @@ fn device_checks() -> Result<(), String> {
     Ok(())
 }
 
-/// Instructions per fit on the firmware in QEMU.
-fn bench() -> Result<(), String> {
+/// Instructions per fit on the firmware in QEMU, then the kernel benchmark (`bench`).
+fn bench(args: &[String]) -> Result<(), String> {
+    let options = bench::Options::parse(args)?;
     let setup = toolchain::ensure()?;
     let elf = firmware::build(&setup)?;
     println!("firmware: {}", device::sizes(&elf)?);
 
-    device::bench(&elf)
+    device::bench(&elf)?;
+    bench::run(&setup, &options, Some(&elf))
 }
 
 /// The repository root (the parent of this crate's folder).
