@@ -30,7 +30,7 @@ use rayon::prelude::*;
 
 use crate::formats::Library;
 
-/// Phase names used by synthetic libraries, in order.
+/// Phase names used by synthetic XRD libraries, in order.
 pub const PHASE_NAMES: [&str; 16] = [
     "austenite",
     "ferrite",
@@ -48,6 +48,26 @@ pub const PHASE_NAMES: [&str; 16] = [
     "periclase",
     "fluorite",
     "halite",
+];
+
+/// Phase names used by synthetic EELS libraries, in order.
+pub const EELS_PHASE_NAMES: [&str; 16] = [
+    "carbon",
+    "boron_nitride",
+    "titania",
+    "hematite",
+    "magnetite",
+    "wustite",
+    "nickel_oxide",
+    "cuprite",
+    "silica",
+    "alumina",
+    "ceria",
+    "zirconia",
+    "manganosite",
+    "cobalt_oxide",
+    "chromia",
+    "vanadia",
 ];
 
 /// Background shape in Chebyshev coefficients (`T_0, T_1, T_2`), per unit of `B`.
@@ -132,10 +152,11 @@ pub fn synthetic_library(kind: Kind, channels: usize, phases: usize, seed: u64) 
             shape.iter().map(|v| (v / sum) as f32).collect()
         })
         .collect();
-    let names = PHASE_NAMES[..phases]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let names = match kind {
+        Kind::Xrd => &PHASE_NAMES[..phases],
+        Kind::Eels => &EELS_PHASE_NAMES[..phases],
+    };
+    let names = names.iter().map(|s| s.to_string()).collect();
 
     Library::from_columns("synthetic", axis_name, axis, names, &columns)
 }
