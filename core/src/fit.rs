@@ -78,7 +78,8 @@ pub enum Method {
 pub struct FitOptions {
     /// The method.
     pub method: Method,
-    /// Cap on active-set iterations (subproblem solves); `None` means `3 * c`.
+    /// Cap on active-set iterations (subproblem solves); `None` means `3 * c`. With
+    /// background terms or FCLS the first subproblem always runs, so 0 acts as 1 there.
     pub max_iterations: Option<u32>,
     /// Compute the Poisson chi-square (costs a second pass over `Q`).
     pub chi2: bool,
@@ -170,7 +171,8 @@ impl Fit {
     /// `sigma^2 = residual_norm^2 / (n - m)`, where `m` counts the non-zero phases plus the
     /// background terms. They are those of unconstrained least squares over all columns,
     /// which bound the errors of the smaller active-set model from above; infinite when
-    /// `n = m`.
+    /// `n = m`, or when an error in original units exceeds the `f32` range (a phase whose
+    /// reference spectrum is near the smallest `f32` values).
     pub fn standard_errors(&self) -> &[f32] {
         self.standard_errors
             .get(..usize::from(self.columns))
@@ -287,7 +289,14 @@ impl PreparedView<'_> {
             return Err(first_non_finite(spectrum));
         }
 
-        let problem = self.problem(&z, c, k);
+        let mut problem = Problem {
+            r: [[0.0; MAX_COLUMNS]; MAX_COLUMNS],
+            z,
+            a: [0.0; MAX_COLUMNS],
+            c,
+            phases: k,
+        };
+        self.load_problem(&mut problem);
         let cap = options.max_iterations.unwrap_or(3 * c as u32);
         let (u, iterations, end) = solve_method(&problem, options.method, cap)?;
 
@@ -301,31 +310,25 @@ impl PreparedView<'_> {
         }
         Ok(fit)
     }
+}
 
-    /// The compressed problem: a fixed-size copy of `R`, `z`, and the constraint weights.
-    fn problem(&self, z: &Vector, c: usize, k: usize) -> Problem {
-        let mut r: Matrix = [[0.0; MAX_COLUMNS]; MAX_COLUMNS];
-        for (row, src) in r.iter_mut().zip(self.r.chunks_exact(c.max(1))) {
+impl PreparedView<'_> {
+    /// Copies `R` and the constraint weights into `problem`, whose `z`, `c` and `phases` are
+    /// set. It fills the caller's value in place: returning a 1.8 KiB `Problem` by value
+    /// costs a copy that is measurable beside the whole fit on a Cortex-M4.
+    fn load_problem(&self, problem: &mut Problem) {
+        let (c, k) = problem.dims();
+        for (row, src) in problem.r.iter_mut().zip(self.r.chunks_exact(c.max(1))) {
             for (dst, &v) in row.iter_mut().zip(src) {
                 *dst = v;
             }
         }
 
-        let mut a = [0.0f32; MAX_COLUMNS];
-        for (dst, &d) in a.iter_mut().zip(self.scale).take(k) {
+        for (dst, &d) in problem.a.iter_mut().zip(self.scale).take(k) {
             *dst = d;
         }
-        Problem {
-            r,
-            z: *z,
-            a,
-            c,
-            phases: k,
-        }
     }
-}
 
-impl PreparedView<'_> {
     /// Coefficients, residual, standard errors and fractions from the solution `u` of the
     /// scaled problem.
     fn finish(
@@ -346,6 +349,10 @@ impl PreparedView<'_> {
             tt += t * t;
         }
         let rr = yy - zz + tt;
+        if !rr.is_finite() {
+            // A far-off constrained fit: the residual norm may fit in `f32`, its square not.
+            return Err(Error::Overflow);
+        }
         let rr = if rr > 0.0 { rr } else { 0.0 };
 
         let mut fit = Fit {

@@ -380,9 +380,10 @@ impl Problem {
             all |= bit(j);
         }
 
+        // With every column passive the subproblem is `R` itself: back substitution.
         let mut s = [0.0f32; MAX_COLUMNS];
         *iterations += 1;
-        self.solve_passive(all, false, work, &mut s).ok()?;
+        back_substitute(&self.r, &self.z, c, &mut s).ok()?;
 
         let mut passive = all;
         for j in 0..k {
