@@ -16,7 +16,10 @@
 //! `n * f32::EPSILON * ||y||^2` in the worst case, so a residual below about
 //! `1e-3 * ||y||` is resolved only roughly.
 
-use crate::solve::{self, End, Matrix, Problem, Vector};
+use crate::solve::{self, End, Matrix, Problem};
+
+/// A vector of [`MAX_COLUMNS`] entries: the projection and the fitted coefficients.
+type Vector = [f32; MAX_COLUMNS];
 use crate::{Error, MAX_COLUMNS, MAX_PHASES, PreparedView};
 
 mod sealed {
@@ -289,22 +292,44 @@ impl PreparedView<'_> {
             return Err(first_non_finite(spectrum));
         }
 
-        let mut problem = Problem {
-            r: [[0.0; MAX_COLUMNS]; MAX_COLUMNS],
-            z,
-            a: [0.0; MAX_COLUMNS],
+        let cap = options.max_iterations.unwrap_or(3 * c as u32);
+        let solution = Solution { z, yy, cap, c, k };
+        match c {
+            0..=4 => self.solve_and_finish::<S, 4>(spectrum, options, fitted, &solution),
+            5..=8 => self.solve_and_finish::<S, 8>(spectrum, options, fitted, &solution),
+            9..=12 => self.solve_and_finish::<S, 12>(spectrum, options, fitted, &solution),
+            13..=16 => self.solve_and_finish::<S, 16>(spectrum, options, fitted, &solution),
+            _ => self.solve_and_finish::<S, MAX_COLUMNS>(spectrum, options, fitted, &solution),
+        }
+    }
+
+    /// Solves the compressed problem in arrays `W` wide (`c <= W`) and builds the result.
+    fn solve_and_finish<S: Sample, const W: usize>(
+        &self,
+        spectrum: &[S],
+        options: &FitOptions,
+        fitted: Option<&mut [f32]>,
+        solution: &Solution,
+    ) -> Result<Fit, Error> {
+        let (c, k) = (solution.c.min(W), solution.k.min(W));
+        let mut problem = Problem::<W> {
+            r: [[0.0; W]; W],
+            z: [0.0; W],
+            a: [0.0; W],
             c,
             phases: k,
         };
+        for (dst, &v) in problem.z.iter_mut().zip(&solution.z) {
+            *dst = v;
+        }
         self.load_problem(&mut problem);
-        let cap = options.max_iterations.unwrap_or(3 * c as u32);
-        let (u, iterations, end) = solve_method(&problem, options.method, cap)?;
+        let (u, iterations, end) = solve_method(&problem, options.method, solution.cap)?;
 
-        let mut fit = self.finish(&problem, &u, yy, iterations, end)?;
+        let mut fit = self.finish(&problem, &u, solution.yy, iterations, end)?;
         if options.chi2 || fitted.is_some() {
             let v = multiply_r(&problem.r, &u, c);
             let chi2 = model_pass(self.q, c, spectrum, &v, fitted);
-            let dof = dof(n, &fit, shape.background.terms());
+            let dof = dof(self.shape.channels, &fit, self.shape.background.terms());
             fit.chi2 = options.chi2.then_some(chi2);
             fit.reduced_chi2 = options.chi2.then_some(per_dof(chi2, dof));
         }
@@ -312,11 +337,20 @@ impl PreparedView<'_> {
     }
 }
 
+/// What the compressed problem is built from: the projection, `||y||^2` and the sizes.
+struct Solution {
+    z: Vector,
+    yy: f32,
+    cap: u32,
+    c: usize,
+    k: usize,
+}
+
 impl PreparedView<'_> {
     /// Copies `R` and the constraint weights into `problem`, whose `z`, `c` and `phases` are
     /// set. It fills the caller's value in place: returning a 1.8 KiB `Problem` by value
     /// costs a copy that is measurable beside the whole fit on a Cortex-M4.
-    fn load_problem(&self, problem: &mut Problem) {
+    fn load_problem<const W: usize>(&self, problem: &mut Problem<W>) {
         let (c, k) = problem.dims();
         for (row, src) in problem.r.iter_mut().zip(self.r.chunks_exact(c.max(1))) {
             for (dst, &v) in row.iter_mut().zip(src) {
@@ -331,10 +365,10 @@ impl PreparedView<'_> {
 
     /// Coefficients, residual, standard errors and fractions from the solution `u` of the
     /// scaled problem.
-    fn finish(
+    fn finish<const W: usize>(
         &self,
-        problem: &Problem,
-        u: &Vector,
+        problem: &Problem<W>,
+        u: &[f32; W],
         yy: f32,
         iterations: u32,
         end: End,
@@ -478,9 +512,9 @@ fn first_non_finite<S: Sample>(spectrum: &[S]) -> Error {
 }
 
 /// `R u` for the upper-triangular `R`.
-fn multiply_r(r: &Matrix, u: &Vector, c: usize) -> Vector {
-    let c = c.min(MAX_COLUMNS);
-    let mut v = [0.0f32; MAX_COLUMNS];
+fn multiply_r<const W: usize>(r: &Matrix<W>, u: &[f32; W], c: usize) -> [f32; W] {
+    let c = c.min(W);
+    let mut v = [0.0f32; W];
     for i in 0..c {
         let mut acc = 0.0f32;
         for j in i..c {
@@ -497,7 +531,7 @@ fn model_pass<S: Sample>(
     q: &[f32],
     c: usize,
     spectrum: &[S],
-    v: &Vector,
+    v: &[f32],
     mut fitted: Option<&mut [f32]>,
 ) -> f32 {
     let Some(v) = v.get(..c) else {
@@ -540,8 +574,12 @@ fn per_dof(x: f32, dof: usize) -> f32 {
 
 /// Solves the compressed problem by `method`: the scaled solution `u`, the iterations and how
 /// the solver ended.
-fn solve_method(p: &Problem, method: Method, cap: u32) -> Result<(Vector, u32, End), Error> {
-    let mut u = [0.0f32; MAX_COLUMNS];
+fn solve_method<const W: usize>(
+    p: &Problem<W>,
+    method: Method,
+    cap: u32,
+) -> Result<([f32; W], u32, End), Error> {
+    let mut u = [0.0f32; W];
     let singular = |column| Error::RankDeficient { column };
     match method {
         Method::Lstsq => {
@@ -550,7 +588,7 @@ fn solve_method(p: &Problem, method: Method, cap: u32) -> Result<(Vector, u32, E
         }
         Method::Ridge { lambda } => {
             let root = libm::sqrtf(lambda);
-            let mut rho = [0.0f32; MAX_COLUMNS];
+            let mut rho = [0.0f32; W];
             for (r, &a) in rho.iter_mut().zip(&p.a).take(p.phases) {
                 *r = root * a;
             }

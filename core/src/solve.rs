@@ -1,16 +1,18 @@
 //! Small dense kernels on the compressed `c x c` problem `min ||R u - z||`, all in `f32`.
 //!
 //! Every subproblem is solved by orthogonal transformations (Givens rotations) of columns of
-//! `R`, never through normal equations, so the condition number is not squared. Arrays are
-//! fixed at [`MAX_COLUMNS`] and every loop bound is clamped to it, so no index can go out of
-//! range and no call allocates.
+//! `R`, never through normal equations, so the condition number is not squared.
+//!
+//! Arrays have a fixed width `W` (a const parameter, at least the column count `c` and at
+//! most [`crate::MAX_COLUMNS`]) and every loop bound is clamped to it, so no index can go out
+//! of range and no call allocates. The fit picks the smallest of a few widths that holds `c`:
+//! zeroing and copying a 21 x 21 matrix per fit cost more than the whole solve for `c = 8` on a
+//! Cortex-M4. Loops run over `0..c` only, so the width never changes a result's bits.
 
-use crate::MAX_COLUMNS;
-
-/// A vector of the compressed problem.
-pub(crate) type Vector = [f32; MAX_COLUMNS];
+/// A vector of the compressed problem, `W` entries wide (`W >= c`).
+pub(crate) type Vector<const W: usize> = [f32; W];
 /// A small matrix, row-major: `m[row][column]`.
-pub(crate) type Matrix = [[f32; MAX_COLUMNS]; MAX_COLUMNS];
+pub(crate) type Matrix<const W: usize> = [[f32; W]; W];
 
 /// The relative tolerance on gradients, as a multiple of `c * f32::EPSILON * ||z||`.
 const GRADIENT_TOLERANCE: f32 = 8.0;
@@ -40,13 +42,17 @@ fn givens(a: f32, b: f32) -> (f32, f32, f32) {
 }
 
 /// Rotates rows `top` and `low` of `m` over columns `from..cols` and the right-hand sides.
-fn rotate(m: &mut Matrix, b: &mut Vector, top: usize, low: usize, from: usize, cols: usize) {
-    let (top, low) = (top.min(MAX_COLUMNS - 1), low.min(MAX_COLUMNS - 1));
-    let cols = cols.min(MAX_COLUMNS);
-    let (cs, sn, radius) = givens(
-        m[top][from.min(MAX_COLUMNS - 1)],
-        m[low][from.min(MAX_COLUMNS - 1)],
-    );
+fn rotate<const W: usize>(
+    m: &mut Matrix<W>,
+    b: &mut Vector<W>,
+    top: usize,
+    low: usize,
+    from: usize,
+    cols: usize,
+) {
+    let (top, low) = (top.min(W - 1), low.min(W - 1));
+    let cols = cols.min(W);
+    let (cs, sn, radius) = givens(m[top][from.min(W - 1)], m[low][from.min(W - 1)]);
 
     for j in from + 1..cols {
         let (p, q) = (m[top][j], m[low][j]);
@@ -68,14 +74,14 @@ fn rotate(m: &mut Matrix, b: &mut Vector, top: usize, low: usize, from: usize, c
 /// triangular structure), then back substitution.
 ///
 /// Returns the column whose pivot vanished when the columns are exactly dependent.
-fn least_squares(
-    m: &mut Matrix,
-    b: &mut Vector,
+fn least_squares<const W: usize>(
+    m: &mut Matrix<W>,
+    b: &mut Vector<W>,
     rows: usize,
     cols: usize,
-    s: &mut Vector,
+    s: &mut Vector<W>,
 ) -> Result<(), usize> {
-    let rows = rows.min(MAX_COLUMNS);
+    let rows = rows.min(W);
     let cols = cols.min(rows);
     for k in 0..cols {
         for i in k + 1..rows {
@@ -89,13 +95,13 @@ fn least_squares(
 }
 
 /// Solves the upper-triangular `m[..cols][..cols] s = b`.
-pub(crate) fn back_substitute(
-    m: &Matrix,
-    b: &Vector,
+pub(crate) fn back_substitute<const W: usize>(
+    m: &Matrix<W>,
+    b: &Vector<W>,
     cols: usize,
-    s: &mut Vector,
+    s: &mut Vector<W>,
 ) -> Result<(), usize> {
-    let cols = cols.min(MAX_COLUMNS);
+    let cols = cols.min(W);
     for k in (0..cols).rev() {
         let mut acc = b[k];
         for j in k + 1..cols {
@@ -113,14 +119,14 @@ pub(crate) fn back_substitute(
 /// Ridge: `min ||R u - z||^2 + sum_j (rho_j u_j)^2`, by rotating each penalty row
 /// `rho_j e_j` into a copy of `R`. Rows with `rho_j = 0` are skipped, so all-zero `rho`
 /// reproduces plain back substitution bit for bit.
-pub(crate) fn ridge(
-    r: &Matrix,
-    z: &Vector,
-    rho: &Vector,
+pub(crate) fn ridge<const W: usize>(
+    r: &Matrix<W>,
+    z: &Vector<W>,
+    rho: &Vector<W>,
     c: usize,
-    u: &mut Vector,
+    u: &mut Vector<W>,
 ) -> Result<(), usize> {
-    let c = c.min(MAX_COLUMNS);
+    let c = c.min(W);
     let mut m = *r;
     let mut b = *z;
 
@@ -131,7 +137,7 @@ pub(crate) fn ridge(
 
         // The penalty row lives in two spare slots: a row of its own is not needed because
         // after rotating into rows j..c its contents are discarded.
-        let mut row = [0.0f32; MAX_COLUMNS];
+        let mut row = [0.0f32; W];
         row[j] = rho[j];
         let mut extra = 0.0f32;
         for k in j..c {
@@ -157,14 +163,14 @@ pub(crate) fn ridge(
 }
 
 /// The compressed non-negative (and optionally sum-to-one) problem.
-pub(crate) struct Problem {
+pub(crate) struct Problem<const W: usize> {
     /// `R`, upper triangular.
-    pub(crate) r: Matrix,
+    pub(crate) r: Matrix<W>,
     /// `z = Q^T y`.
-    pub(crate) z: Vector,
+    pub(crate) z: Vector<W>,
     /// Constraint weights: the scale `d_j` for phases (so `sum_j a_j u_j` is the sum of the
     /// original phase coefficients), 0 for background columns.
-    pub(crate) a: Vector,
+    pub(crate) a: Vector<W>,
     /// Columns `c`.
     pub(crate) c: usize,
     /// Phases `k <= c`; columns `k..c` are free in sign.
@@ -172,8 +178,8 @@ pub(crate) struct Problem {
 }
 
 /// What the active-set iteration ended with.
-pub(crate) struct Outcome {
-    pub(crate) u: Vector,
+pub(crate) struct Outcome<const W: usize> {
+    pub(crate) u: Vector<W>,
     pub(crate) iterations: u32,
     pub(crate) end: End,
 }
@@ -190,16 +196,16 @@ const fn bit(j: usize) -> u32 {
     if j < 32 { 1 << j } else { 0 }
 }
 
-impl Problem {
+impl<const W: usize> Problem<W> {
     pub(crate) fn dims(&self) -> (usize, usize) {
-        let c = self.c.min(MAX_COLUMNS);
+        let c = self.c.min(W);
         (c, self.phases.min(c))
     }
 
     /// `g = R^T (z - R u)`, the negative gradient of `||R u - z||^2 / 2`.
-    pub(crate) fn gradient(&self, u: &Vector) -> Vector {
+    pub(crate) fn gradient(&self, u: &Vector<W>) -> Vector<W> {
         let (c, _) = self.dims();
-        let mut t = [0.0f32; MAX_COLUMNS];
+        let mut t = [0.0f32; W];
         for i in 0..c {
             let mut acc = self.z[i];
             for j in i..c {
@@ -208,7 +214,7 @@ impl Problem {
             t[i] = acc;
         }
 
-        let mut g = [0.0f32; MAX_COLUMNS];
+        let mut g = [0.0f32; W];
         for j in 0..c {
             let mut acc = 0.0f32;
             for i in 0..=j {
@@ -246,8 +252,8 @@ impl Problem {
         &self,
         passive: u32,
         sum_to_one: bool,
-        m: &mut Matrix,
-        s: &mut Vector,
+        m: &mut Matrix<W>,
+        s: &mut Vector<W>,
     ) -> Result<(), usize> {
         let (c, k) = self.dims();
         let pivot = if sum_to_one {
@@ -256,10 +262,10 @@ impl Problem {
             None
         };
 
-        let mut cols = [0usize; MAX_COLUMNS];
+        let mut cols = [0usize; W];
         let mut n = 0;
         for j in 0..c {
-            if passive & bit(j) != 0 && Some(j) != pivot && n < MAX_COLUMNS {
+            if passive & bit(j) != 0 && Some(j) != pivot && n < W {
                 cols[n] = j;
                 n += 1;
             }
@@ -267,38 +273,38 @@ impl Problem {
 
         let mut b = self.z;
         if let Some(p) = pivot {
-            let ap = self.a[p.min(MAX_COLUMNS - 1)];
+            let ap = self.a[p.min(W - 1)];
             for i in 0..c {
-                b[i] = self.z[i] - self.r[i][p.min(MAX_COLUMNS - 1)] / ap;
+                b[i] = self.z[i] - self.r[i][p.min(W - 1)] / ap;
             }
             for (t, &j) in cols.iter().take(n).enumerate() {
-                let ratio = self.a[j.min(MAX_COLUMNS - 1)] / ap;
+                let ratio = self.a[j.min(W - 1)] / ap;
                 for i in 0..c {
-                    let rj = self.r[i][j.min(MAX_COLUMNS - 1)];
-                    m[i][t] = rj - ratio * self.r[i][p.min(MAX_COLUMNS - 1)];
+                    let rj = self.r[i][j.min(W - 1)];
+                    m[i][t] = rj - ratio * self.r[i][p.min(W - 1)];
                 }
             }
         } else {
             for (t, &j) in cols.iter().take(n).enumerate() {
                 for i in 0..c {
-                    m[i][t] = self.r[i][j.min(MAX_COLUMNS - 1)];
+                    m[i][t] = self.r[i][j.min(W - 1)];
                 }
             }
         }
 
-        let mut sol = [0.0f32; MAX_COLUMNS];
-        least_squares(m, &mut b, c, n, &mut sol).map_err(|t| cols[t.min(MAX_COLUMNS - 1)])?;
+        let mut sol = [0.0f32; W];
+        least_squares(m, &mut b, c, n, &mut sol).map_err(|t| cols[t.min(W - 1)])?;
 
-        *s = [0.0; MAX_COLUMNS];
+        *s = [0.0; W];
         for (&j, &value) in cols.iter().zip(&sol).take(n) {
-            s[j.min(MAX_COLUMNS - 1)] = value;
+            s[j.min(W - 1)] = value;
         }
         if let Some(p) = pivot {
-            let p = p.min(MAX_COLUMNS - 1);
+            let p = p.min(W - 1);
             let mut sum = 0.0f32;
             for (&j, &value) in cols.iter().zip(&sol).take(n) {
                 if j < k {
-                    sum += self.a[j.min(MAX_COLUMNS - 1)] * value;
+                    sum += self.a[j.min(W - 1)] * value;
                 }
             }
             s[p] = (1.0 - sum) / self.a[p];
@@ -311,7 +317,7 @@ impl Problem {
     /// `e_j - (a_j / a_m) e_m`, which keeps the constraint.
     fn select(
         &self,
-        g: &Vector,
+        g: &Vector<W>,
         passive: u32,
         blocked: u32,
         sum_to_one: bool,
@@ -331,11 +337,8 @@ impl Problem {
             }
             let (v, limit) = match pivot {
                 Some(p) => {
-                    let ratio = self.a[j] / self.a[p.min(MAX_COLUMNS - 1)];
-                    (
-                        g[j] - ratio * g[p.min(MAX_COLUMNS - 1)],
-                        tol * (1.0 + ratio),
-                    )
+                    let ratio = self.a[j] / self.a[p.min(W - 1)];
+                    (g[j] - ratio * g[p.min(W - 1)], tol * (1.0 + ratio))
                 }
                 None => (g[j], tol),
             };
@@ -373,7 +376,7 @@ impl Problem {
     /// not feasible or a solve is singular; the active-set iteration that follows checks
     /// optimality either way, so the answer does not depend on the start. It costs up to two
     /// iterations, so it is skipped when the cap is below two.
-    fn warm_start(&self, work: &mut Matrix, iterations: &mut u32) -> Option<(u32, Vector)> {
+    fn warm_start(&self, work: &mut Matrix<W>, iterations: &mut u32) -> Option<(u32, Vector<W>)> {
         let (c, k) = self.dims();
         let mut all = 0u32;
         for j in 0..c {
@@ -381,7 +384,7 @@ impl Problem {
         }
 
         // With every column passive the subproblem is `R` itself: back substitution.
-        let mut s = [0.0f32; MAX_COLUMNS];
+        let mut s = [0.0f32; W];
         *iterations += 1;
         back_substitute(&self.r, &self.z, c, &mut s).ok()?;
 
@@ -411,7 +414,7 @@ impl Problem {
     ///
     /// Each counted iteration is one subproblem solve; at `cap` the last feasible point is
     /// returned with [`End::Cap`].
-    pub(crate) fn active_set(&self, sum_to_one: bool, cap: u32) -> Outcome {
+    pub(crate) fn active_set(&self, sum_to_one: bool, cap: u32) -> Outcome<W> {
         let (c, k) = self.dims();
         let mut passive = 0u32;
         for j in k..c {
@@ -427,8 +430,8 @@ impl Problem {
         }
         let tol = GRADIENT_TOLERANCE * c as f32 * f32::EPSILON * libm::sqrtf(zz);
 
-        let mut work: Matrix = [[0.0; MAX_COLUMNS]; MAX_COLUMNS];
-        let mut u = [0.0f32; MAX_COLUMNS];
+        let mut work: Matrix<W> = [[0.0; W]; W];
+        let mut u = [0.0f32; W];
         let mut iterations = 0u32;
         let warm = if sum_to_one || cap < 2 {
             None
@@ -445,7 +448,7 @@ impl Problem {
                 .is_err()
             {
                 return Outcome {
-                    u: [0.0; MAX_COLUMNS],
+                    u: [0.0; W],
                     iterations,
                     end: End::Singular,
                 };
@@ -474,7 +477,7 @@ impl Problem {
             let mut first = true;
             loop {
                 iterations += 1;
-                let mut s = [0.0f32; MAX_COLUMNS];
+                let mut s = [0.0f32; W];
                 let solved = self.solve_passive(passive, sum_to_one, &mut work, &mut s);
 
                 // Rounding can make the entering column useless after all: leave it out.
@@ -523,7 +526,7 @@ impl Problem {
                     }
                 }
                 if let Some(j) = leaving {
-                    u[j.min(MAX_COLUMNS - 1)] = 0.0;
+                    u[j.min(W - 1)] = 0.0;
                 }
                 for j in 0..k {
                     if passive & bit(j) != 0 && !positive(u[j]) {
