@@ -456,31 +456,7 @@ fn check_len(found: usize, expected: usize) -> Result<(), Error> {
 /// accumulators are a fixed-size local array that the compiler keeps in registers; the
 /// order of every sum is the same for each instance, so the bits are too.
 fn project<S: Sample>(q: &[f32], c: usize, spectrum: &[S], z: &mut Vector) -> f32 {
-    const _: () = assert!(MAX_COLUMNS == 21, "one arm per column count below");
-    match c {
-        1 => project_fixed::<S, 1>(q, spectrum, z),
-        2 => project_fixed::<S, 2>(q, spectrum, z),
-        3 => project_fixed::<S, 3>(q, spectrum, z),
-        4 => project_fixed::<S, 4>(q, spectrum, z),
-        5 => project_fixed::<S, 5>(q, spectrum, z),
-        6 => project_fixed::<S, 6>(q, spectrum, z),
-        7 => project_fixed::<S, 7>(q, spectrum, z),
-        8 => project_fixed::<S, 8>(q, spectrum, z),
-        9 => project_fixed::<S, 9>(q, spectrum, z),
-        10 => project_fixed::<S, 10>(q, spectrum, z),
-        11 => project_fixed::<S, 11>(q, spectrum, z),
-        12 => project_fixed::<S, 12>(q, spectrum, z),
-        13 => project_fixed::<S, 13>(q, spectrum, z),
-        14 => project_fixed::<S, 14>(q, spectrum, z),
-        15 => project_fixed::<S, 15>(q, spectrum, z),
-        16 => project_fixed::<S, 16>(q, spectrum, z),
-        17 => project_fixed::<S, 17>(q, spectrum, z),
-        18 => project_fixed::<S, 18>(q, spectrum, z),
-        19 => project_fixed::<S, 19>(q, spectrum, z),
-        20 => project_fixed::<S, 20>(q, spectrum, z),
-        21 => project_fixed::<S, 21>(q, spectrum, z),
-        _ => f32::NAN,
-    }
+    crate::pass::with_width!(c, C => project_fixed::<S, C>(q, spectrum, z), f32::NAN)
 }
 
 fn project_fixed<S: Sample, const C: usize>(q: &[f32], spectrum: &[S], z: &mut Vector) -> f32 {
