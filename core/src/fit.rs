@@ -508,28 +508,53 @@ fn model_pass<S: Sample>(
     c: usize,
     spectrum: &[S],
     v: &[f32],
-    mut fitted: Option<&mut [f32]>,
+    fitted: Option<&mut [f32]>,
 ) -> f32 {
-    let Some(v) = v.get(..c) else {
-        return f32::NAN;
+    crate::pass::with_width!(
+        c,
+        C => match v.first_chunk::<C>() {
+            Some(v) => model_fixed::<S, C>(q, spectrum, v, fitted),
+            None => f32::NAN,
+        },
+        if c == 0 { 0.0 } else { f32::NAN }
+    )
+}
+
+/// [`model_pass`] for a constant column count, so `v` and the row stay in registers; the
+/// fitted spectrum is written in a loop of its own so the common case has no branch.
+fn model_fixed<S: Sample, const C: usize>(
+    q: &[f32],
+    spectrum: &[S],
+    v: &[f32; C],
+    fitted: Option<&mut [f32]>,
+) -> f32 {
+    let (rows, _) = q.as_chunks::<C>();
+    let model = |row: &[f32; C]| {
+        let mut f = 0.0f32;
+        for j in 0..C {
+            f += row[j] * v[j];
+        }
+        f
     };
-    if c == 0 {
-        return 0.0;
-    }
+    let term = |y: f32, f: f32| {
+        let d = y - f;
+        d * d / if y > 1.0 { y } else { 1.0 }
+    };
 
     let mut chi2 = 0.0f32;
-    for (i, (row, &sample)) in q.chunks_exact(c).zip(spectrum).enumerate() {
-        let mut f = 0.0f32;
-        for (&b, &x) in row.iter().zip(v) {
-            f += b * x;
+    match fitted {
+        Some(out) => {
+            for ((row, &sample), slot) in rows.iter().zip(spectrum).zip(out) {
+                let f = model(row);
+                *slot = f;
+                chi2 += term(sample.to_f32(), f);
+            }
         }
-        if let Some(slot) = fitted.as_deref_mut().and_then(|out| out.get_mut(i)) {
-            *slot = f;
+        None => {
+            for (row, &sample) in rows.iter().zip(spectrum) {
+                chi2 += term(sample.to_f32(), model(row));
+            }
         }
-
-        let y = sample.to_f32();
-        let d = y - f;
-        chi2 += d * d / if y > 1.0 { y } else { 1.0 };
     }
     chi2
 }
