@@ -23,8 +23,9 @@ pub enum Error {
         /// Zero-based phase (column) of that value.
         column: usize,
     },
-    /// A sum over the spectrum or a fitted coefficient overflowed `f32` although every input
-    /// was finite (samples near `1e19` and above).
+    /// A sum over the spectrum, a fitted coefficient or the squared residual norm overflowed
+    /// `f32` although every input was finite (samples near `1e19` and above, or a constrained
+    /// fit forced far from the spectrum).
     Overflow,
     /// A buffer has the wrong length (spectrum, library, storage, scratch, output or bytes).
     LengthMismatch {

@@ -164,7 +164,9 @@ pub const fn prepare_scratch_len(channels: usize, columns: usize) -> usize {
 /// # Errors
 /// Shape errors from [`Shape::validate`]; [`Error::LengthMismatch`] for a wrongly sized
 /// buffer; [`Error::NonFiniteLibrary`] naming the first non-finite value;
-/// [`Error::RankDeficient`] naming the first column that depends on the ones before it.
+/// [`Error::RankDeficient`] naming the first column that depends on the ones before it;
+/// [`Error::Overflow`] when a standard-error factor exceeds `f32` (a phase of norm near the
+/// smallest normal `f32`, nearly parallel to another).
 pub fn prepare<'a>(
     shape: Shape,
     library: &[f32],
@@ -231,6 +233,10 @@ pub(crate) fn prepare_parts(
         let (d, f) = (scale.get(j).copied(), se.get(j).copied());
         *s = d.unwrap_or(0.0) as f32;
         *e = (d.unwrap_or(0.0) * f.unwrap_or(0.0)) as f32;
+        if !e.is_finite() {
+            // The byte format stores finite values only; this library could not load back.
+            return Err(Error::Overflow);
+        }
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! and produce the same bits (the model is heapless' `Vec` and `VecView`).
 
 use crate::bytes::{self, Fnv, HEADER_LEN, Header};
-use crate::{Background, Error, MAX_COLUMNS, Shape};
+use crate::{Background, Error, MAX_COLUMNS, RANK_TOLERANCE, Shape};
 
 /// A prepared library with run-time sizes over borrowed storage.
 ///
@@ -32,8 +32,8 @@ impl<'a> PreparedView<'a> {
     ///
     /// # Errors
     /// Shape errors from [`Shape::validate`]; [`Error::LengthMismatch`] when `data` has the
-    /// wrong length; [`Error::RankDeficient`] naming a column whose diagonal entry of `R` or
-    /// whose scale is not positive and finite.
+    /// wrong length; [`Error::RankDeficient`] naming a column whose diagonal entry of `R` is
+    /// not finite or below [`RANK_TOLERANCE`], or whose scale is not positive and finite.
     pub fn new(shape: Shape, data: &'a [f32]) -> Result<Self, Error> {
         shape.validate()?;
         if data.len() != shape.prepared_len() {
@@ -70,7 +70,9 @@ impl<'a> PreparedView<'a> {
             let diag = self.r.get(j * c + j).copied().unwrap_or(0.0);
             let scale = self.scale.get(j).copied().unwrap_or(0.0);
             let ok = |v: f32| v > 0.0 && v.is_finite();
-            if !ok(diag) || !ok(scale) {
+            // `prepare` never writes a diagonal below the tolerance; a smaller one could make
+            // a ridge subproblem singular.
+            if !ok(diag) || diag < RANK_TOLERANCE as f32 || !ok(scale) {
                 return Err(Error::RankDeficient { column: j });
             }
         }

@@ -375,7 +375,8 @@ impl<const W: usize> Problem<W> {
     /// subproblem solves instead of one per phase. `None` (a cold start) when that point is
     /// not feasible or a solve is singular; the active-set iteration that follows checks
     /// optimality either way, so the answer does not depend on the start. It costs up to two
-    /// iterations, so it is skipped when the cap is below two.
+    /// iterations, and a cold start with background columns one more after a failure, so it
+    /// is skipped when the cap cannot hold them all.
     fn warm_start(&self, work: &mut Matrix<W>, iterations: &mut u32) -> Option<(u32, Vector<W>)> {
         let (c, k) = self.dims();
         let mut all = 0u32;
@@ -433,7 +434,10 @@ impl<const W: usize> Problem<W> {
         let mut work: Matrix<W> = [[0.0; W]; W];
         let mut u = [0.0f32; W];
         let mut iterations = 0u32;
-        let warm = if sum_to_one || cap < 2 {
+        // A failed warm start is followed by the cold start's own solve when background
+        // columns are passive: both must fit under the cap.
+        let cold = u32::from(passive != 0);
+        let warm = if sum_to_one || cap < 2 + cold {
             None
         } else {
             self.warm_start(&mut work, &mut iterations)

@@ -989,6 +989,25 @@ impl NpyRows {
         if channels == 0 {
             return Err(FileError::format(path, "spectra have no channels"));
         }
+        // The header is checked against the file's size before anything is sized by it: a
+        // few bytes could otherwise ask for terabytes, or overflow the byte count.
+        let file_len = std::fs::metadata(path)
+            .map_err(|e| FileError::io(path, e))?
+            .len();
+        let within = |bytes: Option<usize>| bytes.is_some_and(|b| b as u64 <= file_len);
+        let row = channels.checked_mul(element.size());
+        if !within(row) {
+            return Err(FileError::format(
+                path,
+                format!("one row of {channels} channels is longer than the whole file"),
+            ));
+        }
+        if header.order() == Order::Fortran && !within(row.and_then(|r| r.checked_mul(rows))) {
+            return Err(FileError::format(
+                path,
+                "the file is shorter than its header says",
+            ));
+        }
 
         let row_bytes = channels * element.size();
         let mut this = NpyRows {

@@ -83,6 +83,11 @@ pub fn test_all() -> Result<(), String> {
 
     step("workspace tests (cargo test)", || cargo_test(&mut tally))?;
 
+    step("fuzz (bounded)", || {
+        tally.passed += crate::fuzz::run_all(crate::fuzz::BOUNDED_SECONDS)?;
+        Ok(())
+    })?;
+
     let elf = firmware::build(&setup)?;
     println!("firmware: {}", crate::device::sizes(&elf)?);
 

@@ -7,7 +7,8 @@
 //!   every kernel and two baselines on the Cortex-M4F with stack and memory figures.
 //! - `cargo xtask test`: set up the toolchain, then every gate: formatting, clippy with
 //!   warnings denied, docs without warnings, `no_std` builds of the kernel for Cortex-M4F and
-//!   Cortex-M0, the workspace tests, and the firmware in QEMU.
+//!   Cortex-M0, the workspace tests, bounded fuzzing, and the firmware in QEMU.
+//! - `cargo xtask fuzz [--seconds N]`: every fuzz target of `fuzz/` for `N` seconds each.
 //!
 //! Set-up is automatic and printed: QEMU comes from Debian's packages when running as root,
 //! bare-metal Rust targets from rustup (with a timeout) or else from Debian's `rustc-web`
@@ -17,13 +18,14 @@
 mod bench;
 mod device;
 mod firmware;
+mod fuzz;
 mod gates;
 mod targets;
 mod toolchain;
 
 use std::{path::PathBuf, process::ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <run|test|bench|help>
+const USAGE: &str = "usage: cargo xtask <run|test|bench|fuzz|help>
 
   run    build the firmware, boot it in QEMU, stream simulated detector frames into it and
          show the fractions coming back, checked bit for bit against the host
@@ -31,6 +33,7 @@ const USAGE: &str = "usage: cargo xtask <run|test|bench|help>
          kernel and two baselines at n = 1280..4096, k = 2..16 with stack and memory
          figures [--json FILE] [--host [SPECTRA]]
   device only the firmware checks of `test`: bit-identical fits, bad input
+  fuzz   run every fuzz target longer: --seconds N each (default 300)
   test   run every check CI runs (formatting, clippy, docs, no_std builds, tests, firmware)";
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         "test" => gates::test_all(),
         "bench" => bench(&args[1..]),
         "device" => device_checks(),
+        "fuzz" => fuzz(&args[1..]),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
@@ -86,6 +90,21 @@ fn bench(args: &[String]) -> Result<(), String> {
 
     device::bench(&elf)?;
     bench::run(&setup, &options, Some(&elf))
+}
+
+/// Every fuzz target for `--seconds N` (default [`fuzz::LONG_SECONDS`]) each.
+fn fuzz(args: &[String]) -> Result<(), String> {
+    let seconds = match args {
+        [] => fuzz::LONG_SECONDS,
+        [flag, n] if flag == "--seconds" => n
+            .parse()
+            .map_err(|_| format!("--seconds takes a whole number, not `{n}`"))?,
+        _ => return Err(format!("usage: cargo xtask fuzz [--seconds N]\n\n{USAGE}")),
+    };
+    match fuzz::run_all(seconds)? {
+        0 => Err("no fuzz target ran".into()),
+        _ => Ok(()),
+    }
 }
 
 /// The repository root (the parent of this crate's folder).

@@ -1,0 +1,75 @@
+//! Cases found by fuzzing the readers (`fuzz/`, target `host_readers`), each named after the
+//! failure it pins.
+
+use unmix_host::formats::read_spectra;
+
+/// A version-1 `.npy` file: magic, header padded to a multiple of 64 bytes, then `data`.
+fn npy(shape: &str, fortran: bool, data: &[u8]) -> Vec<u8> {
+    let order = if fortran { "True" } else { "False" };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': {order}, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(data);
+    bytes
+}
+
+/// The error message of reading `bytes` as a `.npy` file, or `None` when it opened.
+fn open_error(bytes: &[u8]) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spectra.npy");
+    std::fs::write(&path, bytes).unwrap();
+    read_spectra(&path).err().map(|e| e.to_string())
+}
+
+/// A 100-byte file whose header promised rows of 10^12 channels made the reader allocate a
+/// 4 TB row buffer, and the process aborted.
+#[test]
+fn npy_header_with_rows_longer_than_the_file_is_refused_before_allocating() {
+    let bytes = npy("(1, 1000000000000)", false, &[0; 16]);
+
+    let error = open_error(&bytes).expect("the header cannot be read");
+
+    assert!(error.contains("longer than the whole file"), "{error}");
+}
+
+/// 2^62 channels of 4 bytes overflowed the row's byte count: a panic in a debug build, a
+/// division by zero in release.
+#[test]
+fn npy_row_byte_count_that_overflows_is_refused_without_a_panic() {
+    let bytes = npy("(1, 4611686018427387904)", false, &[0; 16]);
+
+    let error = open_error(&bytes).expect("the header cannot be read");
+
+    assert!(error.contains("longer than the whole file"), "{error}");
+}
+
+/// A Fortran-order array is read whole: its size is checked against the file before the
+/// buffer is reserved.
+#[test]
+fn npy_fortran_array_larger_than_the_file_is_refused_before_allocating() {
+    let bytes = npy("(1000000000000, 2)", true, &[0; 16]);
+
+    let error = open_error(&bytes).expect("the header cannot be read");
+
+    assert!(error.contains("shorter than its header says"), "{error}");
+}
+
+/// The check leaves honest files alone: two rows of three channels open and read.
+#[test]
+fn npy_rows_within_the_file_still_read() {
+    let values: Vec<u8> = (0..6).flat_map(|v| (v as f32).to_le_bytes()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spectra.npy");
+    std::fs::write(&path, npy("(2, 3)", false, &values)).unwrap();
+
+    let rows: Vec<_> = read_spectra(&path).unwrap().map(Result::unwrap).collect();
+
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].values, [3.0, 4.0, 5.0]);
+}
