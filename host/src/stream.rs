@@ -328,6 +328,7 @@ impl Write for Duplex {
 struct Qemu {
     child: Child,
     stdout: Option<JoinHandle<Vec<u8>>>,
+    port: u16,
 }
 
 /// What a closed session left.
@@ -408,7 +409,11 @@ impl Device {
                 raw
             })
         });
-        let mut qemu = Qemu { child, stdout };
+        let mut qemu = Qemu {
+            child,
+            stdout,
+            port,
+        };
 
         let socket = match connect(port, &mut qemu.child) {
             Ok(socket) => socket,
@@ -418,10 +423,41 @@ impl Device {
                 return Err(e.into());
             }
         };
-        socket.set_read_timeout(Some(REPLY_TIMEOUT))?;
-        socket.set_nodelay(true)?;
-        let writer = socket.try_clone()?;
-        Ok(Device::over(Box::new(socket), Box::new(writer), Some(qemu)))
+        let (reader, writer) = socket_halves(socket)?;
+        Ok(Device::over(reader, writer, Some(qemu)))
+    }
+
+    /// Closes the link to QEMU, waits `away`, and opens a new one, as a host that goes away
+    /// and comes back; the firmware runs on meanwhile. Unread replies are discarded. QEMU's
+    /// server socket takes one client at a time: the new connection is served once QEMU has
+    /// seen the old one close, after every byte sent on the old one has reached the UART
+    /// (unless the close was a reset, which happens when replies were left unread in the
+    /// socket). What the firmware sends while no client is served is lost.
+    ///
+    /// # Errors
+    /// [`DeviceError::Link`] for a serial device; [`DeviceError::Io`] when QEMU has exited
+    /// or the socket does not open within 10 s.
+    pub fn reconnect(&mut self, away: Duration) -> Result<(), DeviceError> {
+        let Some(qemu) = &mut self.qemu else {
+            return Err(DeviceError::Link(
+                "only a device in QEMU can reconnect".into(),
+            ));
+        };
+
+        let closed = Duplex {
+            reader: BufReader::new(Box::new(io::empty())),
+            writer: Box::new(io::sink()),
+        };
+        drop(std::mem::replace(self.stream.inner_mut(), closed));
+        std::thread::sleep(away);
+
+        let socket = connect(qemu.port, &mut qemu.child)?;
+        let (reader, writer) = socket_halves(socket)?;
+        *self.stream.inner_mut() = Duplex {
+            reader: BufReader::new(reader),
+            writer,
+        };
+        Ok(())
     }
 
     /// Opens the serial port at `path` (8N1 at `baud`).
@@ -629,6 +665,16 @@ fn connect(port: u16, child: &mut Child) -> io::Result<TcpStream> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The two halves of a connected socket, with the reply timeout set.
+type Halves = (Box<dyn Read + Send>, Box<dyn Write + Send>);
+
+fn socket_halves(socket: TcpStream) -> io::Result<Halves> {
+    socket.set_read_timeout(Some(REPLY_TIMEOUT))?;
+    socket.set_nodelay(true)?;
+    let writer = socket.try_clone()?;
+    Ok((Box::new(socket), Box::new(writer)))
 }
 
 /// Waits for `child` to exit, killing it after `limit`; `None` when it had to be killed.

@@ -17,18 +17,23 @@ use unmix_protocol::{
 };
 
 #[path = "../../firmware/builtin/synthetic.rs"]
-mod synthetic;
+pub(crate) mod synthetic;
 
 /// A prepared library owned here, with the values it was prepared from.
-struct Library {
-    shape: Shape,
+pub(crate) struct Library {
+    pub(crate) shape: Shape,
     columns: Vec<f32>,
     storage: Vec<f32>,
 }
 
 impl Library {
     /// Prepares `phases` synthetic phases over `channels` channels with `background`.
-    fn synthetic(channels: usize, phases: usize, background: Background, seed: u64) -> Self {
+    pub(crate) fn synthetic(
+        channels: usize,
+        phases: usize,
+        background: Background,
+        seed: u64,
+    ) -> Self {
         let columns = synthetic::library(channels, phases, seed);
         let shape = Shape::new(channels, phases, background);
         let mut storage = vec![0.0f32; shape.prepared_len()];
@@ -42,11 +47,11 @@ impl Library {
         }
     }
 
-    fn view(&self) -> PreparedView<'_> {
+    pub(crate) fn view(&self) -> PreparedView<'_> {
         PreparedView::new(self.shape, &self.storage).expect("prepared storage is valid")
     }
 
-    fn bytes(&self) -> Vec<u8> {
+    pub(crate) fn bytes(&self) -> Vec<u8> {
         let view = self.view();
         let mut bytes = vec![0u8; view.bytes_len()];
         view.to_bytes(&mut bytes).expect("sized by bytes_len");
@@ -56,7 +61,7 @@ impl Library {
     /// A simulated detector frame: a random mixture of the phases (some absent) at about
     /// `counts` counts per phase peak, a sloped background, and Poisson-like noise, rounded
     /// to whole counts.
-    fn frame(&self, rng: &mut synthetic::Lcg, counts: f64) -> Vec<f32> {
+    pub(crate) fn frame(&self, rng: &mut synthetic::Lcg, counts: f64) -> Vec<f32> {
         let (n, k) = (self.shape.channels, self.shape.phases);
         let weights: Vec<f64> = (0..k)
             .map(|_| {
@@ -82,7 +87,7 @@ impl Library {
 }
 
 /// The kernel's record of `values` against `library`, as the host computes it.
-fn host_record(
+pub(crate) fn host_record(
     library: &Library,
     settings: &FitSettings,
     values: &[f32],
@@ -95,7 +100,7 @@ fn host_record(
 }
 
 /// Whether two records hold the same bits everywhere.
-fn same_bits(a: &FitRecord, b: &FitRecord) -> bool {
+pub(crate) fn same_bits(a: &FitRecord, b: &FitRecord) -> bool {
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     bits(&a.phases) == bits(&b.phases)
         && bits(&a.background) == bits(&b.background)
@@ -107,7 +112,7 @@ fn same_bits(a: &FitRecord, b: &FitRecord) -> bool {
         && (a.iterations, a.status) == (b.iterations, b.status)
 }
 
-fn settings(method: MethodName, lambda: Option<f32>) -> FitSettings {
+pub(crate) fn settings(method: MethodName, lambda: Option<f32>) -> FitSettings {
     FitSettings::new(method, lambda, None).expect("valid settings")
 }
 
@@ -673,7 +678,7 @@ fn send(device: &mut Device, request: &dyn AsRequest) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-fn frame<T: serde::Serialize + ?Sized>(message: &T) -> Vec<u8> {
+pub(crate) fn frame<T: serde::Serialize + ?Sized>(message: &T) -> Vec<u8> {
     let mut out = vec![0u8; 20_000];
     let len = encode(message, &mut out).expect("test frames fit 20 kB");
     out.truncate(len);

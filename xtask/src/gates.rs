@@ -109,6 +109,14 @@ pub fn test_all() -> Result<(), String> {
         },
     )?;
 
+    step(
+        "firmware in QEMU: link faults, host leaving, flood; no hang, reset, stack growth",
+        || {
+            tally.passed += crate::faults::check(&elf)?;
+            Ok(())
+        },
+    )?;
+
     let expected_path = root.join("tests/golden/expected.txt");
     let expected = std::fs::read_to_string(&expected_path)
         .map_err(|e| format!("cannot read {}: {e}", expected_path.display()))?;

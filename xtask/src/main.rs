@@ -17,6 +17,7 @@
 
 mod bench;
 mod device;
+mod faults;
 mod firmware;
 mod fuzz;
 mod gates;
@@ -32,7 +33,7 @@ const USAGE: &str = "usage: cargo xtask <run|test|bench|fuzz|help>
   bench  instructions per fit on the firmware in QEMU (-icount), per method; then every
          kernel and two baselines at n = 1280..4096, k = 2..16 with stack and memory
          figures [--json FILE] [--host [SPECTRA]]
-  device only the firmware checks of `test`: bit-identical fits, bad input
+  device only the firmware checks of `test`: bit-identical fits, bad input, link faults
   fuzz   run every fuzz target longer: --seconds N each (default 300)
   test   run every check CI runs (formatting, clippy, docs, no_std builds, tests, firmware)";
 
@@ -77,7 +78,8 @@ fn device_checks() -> Result<(), String> {
     let elf = firmware::build(&setup)?;
     let identical = device::check_identical(&elf)?;
     let bad = device::check_bad_input(&elf)?;
-    println!("{} passed, 0 failed", identical + bad);
+    let faults = faults::check(&elf)?;
+    println!("{} passed, 0 failed", identical + bad + faults);
     Ok(())
 }
 
