@@ -110,6 +110,14 @@ pub fn test_all() -> Result<(), String> {
     )?;
 
     step(
+        "unmix stream through QEMU writes unmix fit's CSV, byte for byte",
+        || {
+            tally.passed += crate::stream_check::run(&elf)?;
+            Ok(())
+        },
+    )?;
+
+    step(
         "firmware in QEMU: link faults, host leaving, flood; no hang, reset, stack growth",
         || {
             tally.passed += crate::faults::check(&elf)?;

@@ -21,6 +21,7 @@ mod faults;
 mod firmware;
 mod fuzz;
 mod gates;
+mod stream_check;
 mod targets;
 mod toolchain;
 
