@@ -947,6 +947,9 @@ struct NpyRows {
 /// Bytes read from a `.npy` file at a time (rounded to whole rows, at least one).
 pub const NPY_BLOCK: usize = 256 << 10;
 
+/// Missing rows of a truncated `.npy` reported one by one; beyond this the file is refused.
+const NPY_MISSING_ROWS_LIMIT: u64 = 1 << 16;
+
 impl NpyRows {
     fn open(path: &Path) -> Result<NpyRows, FileError> {
         let file = File::open(path).map_err(|e| FileError::io(path, e))?;
@@ -1006,6 +1009,16 @@ impl NpyRows {
             return Err(FileError::format(
                 path,
                 "the file is shorter than its header says",
+            ));
+        }
+        // A truncated file gets an error row for each spectrum it lost, so nothing vanishes
+        // silently; a header promising far more rows than the file could ever hold is not a
+        // truncation but a corrupt file, refused before it can ask for endless error rows.
+        let held = row.map_or(0, |r| file_len.saturating_sub(data_start) / r.max(1) as u64);
+        if rows as u64 > held.saturating_add(NPY_MISSING_ROWS_LIMIT) {
+            return Err(FileError::format(
+                path,
+                format!("the header promises {rows} spectra but the file holds at most {held}"),
             ));
         }
 

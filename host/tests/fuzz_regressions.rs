@@ -73,3 +73,14 @@ fn npy_rows_within_the_file_still_read() {
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1].values, [3.0, 4.0, 5.0]);
 }
+
+/// A header promising 10^12 rows of a few channels over a tiny file made the reader report
+/// each missing row as an error, one by one: effectively without end.
+#[test]
+fn npy_header_promising_endless_missing_rows_is_refused() {
+    let bytes = npy("(1000000000000, 2)", false, &[0; 16]);
+
+    let error = open_error(&bytes).expect("the header cannot be read");
+
+    assert!(error.contains("the file holds at most 2"), "{error}");
+}
