@@ -53,7 +53,14 @@ pub fn build(setup: &Setup, machine: &Machine) -> Result<std::path::PathBuf, Str
     let dir = crate::root().join("tests/targets");
     let status = setup
         .cross_cargo(&dir, "build")
-        .args(["--release", "--target", machine.target])
+        .args([
+            "--profile",
+            "golden",
+            "--bin",
+            "golden",
+            "--target",
+            machine.target,
+        ])
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
@@ -64,7 +71,7 @@ pub fn build(setup: &Setup, machine: &Machine) -> Result<std::path::PathBuf, Str
         Route::Rustup => dir.join("target"),
         Route::DebianBuildStd => dir.join("target/debian-build-std"),
     };
-    Ok(target_dir.join(machine.target).join("release/golden"))
+    Ok(target_dir.join(machine.target).join("golden/golden"))
 }
 
 /// Runs the golden runner under QEMU and returns its printed lines.

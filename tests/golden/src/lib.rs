@@ -4,7 +4,9 @@
 //! The same code runs on the host (`unmix-tests` checks it against `expected.txt`) and on
 //! every bare-metal target (`tests/targets` prints it under QEMU). Inputs are generated from
 //! integers and `libm` only, so they are themselves identical everywhere; any difference in a
-//! printed line is a difference in the kernel's arithmetic on that target. Sizes stay small
+//! printed line is a difference in the kernel's arithmetic on that target. Besides the fits,
+//! the SVD (`f32` and `f64`, with both vector sets) and the library diagnostics are covered.
+//! Sizes stay small
 //! (at most 200 channels, 12 columns) so that preparation on a 64 KiB Cortex-M0 fits on its
 //! stack: the identity of bits does not depend on size, the benchmarks cover large sizes.
 
@@ -81,7 +83,126 @@ pub fn run_all(report: &mut impl Report) -> usize {
     for spec in &LIBRARIES {
         cases += library_cases(spec, report);
     }
+    cases += svd_cases(report);
+    cases += diagnostics_case(&LIBRARIES[1], report);
     cases
+}
+
+/// Rows and columns of the golden SVD matrix.
+const SVD_ROWS: usize = 12;
+const SVD_COLS: usize = 8;
+
+/// The SVD with both vector sets, in `f32` and in `f64`, of a graded, nearly
+/// rank-deficient matrix: `a_ij = 1 / (i + 2j + 1)` scaled by `2^-j` per column.
+fn svd_cases(report: &mut impl Report) -> usize {
+    use unmix::svd::{SvdOptions, SvdOutput, svd, svd_scratch_len};
+
+    let entry = |i: usize, j: usize| libm::ldexp(1.0 / (i + 2 * j + 1) as f64, -(j as i32));
+    let mut a64 = [0.0f64; SVD_ROWS * SVD_COLS];
+    let mut a32 = [0.0f32; SVD_ROWS * SVD_COLS];
+    for i in 0..SVD_ROWS {
+        for j in 0..SVD_COLS {
+            a64[i * SVD_COLS + j] = entry(i, j);
+            a32[i * SVD_COLS + j] = entry(i, j) as f32;
+        }
+    }
+
+    let mut words = [0u32; 2 * (SVD_COLS + SVD_ROWS * SVD_COLS + SVD_COLS * SVD_COLS) + 2];
+    let mut scratch32 = [0.0f32; svd_scratch_len(SVD_ROWS, SVD_COLS)];
+    let (mut s, mut u, mut v) = (
+        [0.0f32; SVD_COLS],
+        [0.0f32; SVD_ROWS * SVD_COLS],
+        [0.0f32; 64],
+    );
+    let out = SvdOutput::values(&mut s).with_u(&mut u).with_v(&mut v);
+    let len = match svd(
+        &a32,
+        SVD_ROWS,
+        SVD_COLS,
+        out,
+        &mut scratch32,
+        SvdOptions::default(),
+    ) {
+        Ok(info) => {
+            let all = s.iter().chain(&u).chain(&v).map(|x| x.to_bits());
+            fill(&mut words, core::iter::once(info.sweeps).chain(all))
+        }
+        Err(_) => fill(&mut words, [0xdead_0000]),
+    };
+    report.case("svd/f32", &words[..len]);
+
+    let mut scratch64 = [0.0f64; svd_scratch_len(SVD_ROWS, SVD_COLS)];
+    let (mut s, mut u, mut v) = (
+        [0.0f64; SVD_COLS],
+        [0.0f64; SVD_ROWS * SVD_COLS],
+        [0.0f64; 64],
+    );
+    let out = SvdOutput::values(&mut s).with_u(&mut u).with_v(&mut v);
+    let len = match svd(
+        &a64,
+        SVD_ROWS,
+        SVD_COLS,
+        out,
+        &mut scratch64,
+        SvdOptions::default(),
+    ) {
+        Ok(info) => {
+            let all = s
+                .iter()
+                .chain(&u)
+                .chain(&v)
+                .flat_map(|x| split(x.to_bits()));
+            fill(&mut words, core::iter::once(info.sweeps).chain(all))
+        }
+        Err(_) => fill(&mut words, [0xdead_0000]),
+    };
+    report.case("svd/f64", &words[..len]);
+    2
+}
+
+/// The library diagnostics (computed in `f64`) of one golden library.
+fn diagnostics_case(spec: &LibrarySpec, report: &mut impl Report) -> usize {
+    let mut library = [0.0f32; MAX_CHANNELS * MAX_COLS];
+    let library = &mut library[..spec.channels * spec.phases];
+    peak_library(spec, library);
+
+    let mut words = [0u32; 4 * 16 + 8];
+    let len =
+        match unmix::svd::diagnostics::library_diagnostics(library, spec.channels, spec.phases) {
+            Ok(d) => {
+                let k = spec.phases;
+                let values = d.singular_values[..k]
+                    .iter()
+                    .chain(&d.scaled_singular_values[..k])
+                    .chain([&d.condition, &d.scaled_condition])
+                    .flat_map(|x| split(x.to_bits()));
+                fill(
+                    &mut words,
+                    [d.rank as u32, d.scaled_rank as u32]
+                        .into_iter()
+                        .chain(values),
+                )
+            }
+            Err(_) => fill(&mut words, [0xdead_0000]),
+        };
+    let mut name = [0u8; 48];
+    report.case(join(&mut name, spec.name, "diagnostics"), &words[..len]);
+    1
+}
+
+/// The low and high words of a 64-bit pattern.
+fn split(bits: u64) -> [u32; 2] {
+    [bits as u32, (bits >> 32) as u32]
+}
+
+/// Writes `values` into the start of `words` (as many as fit) and returns how many.
+fn fill(words: &mut [u32], values: impl IntoIterator<Item = u32>) -> usize {
+    let mut len = 0;
+    for (slot, value) in words.iter_mut().zip(values) {
+        *slot = value;
+        len += 1;
+    }
+    len
 }
 
 /// Prepares one library on this target and fits its spectra with every method.

@@ -34,6 +34,14 @@ fn main() -> ! {
     process::exit(0)
 }
 
+/// A fault (a stack overflow, say) ends the run with failure instead of hanging QEMU.
+#[cfg(target_arch = "arm")]
+#[cortex_m_rt::exception]
+unsafe fn HardFault(_frame: &cortex_m_rt::ExceptionFrame) -> ! {
+    println!("HardFault");
+    process::exit(102)
+}
+
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     println!("panic: {}", info);
