@@ -63,6 +63,20 @@ pub fn test_all() -> Result<(), String> {
         ]))
     })?;
 
+    step(
+        "firmware for a real board (STM32F411, defmt over RTT) builds",
+        || {
+            run(setup.cross_cargo(&root.join("firmware"), "build").args([
+                "--release",
+                "--target",
+                firmware::TARGET,
+                "--no-default-features",
+                "--features",
+                "board",
+            ]))
+        },
+    )?;
+
     step("docs without warnings", || {
         run(Command::new(toolchain::cargo())
             .current_dir(&root)
