@@ -31,6 +31,9 @@ const MACHINE: &str = "mps2-an386";
 /// QEMU is stopped after this long (the whole benchmark takes about 10 s).
 const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// The library SVD, singular values only: the kernel's and nalgebra's.
+pub const SVD_KERNELS: [&str; 2] = ["unmix_svd_values", "nalgebra_svd_values"];
+
 /// The kernels in table order, with the names the JSON uses.
 pub const KERNELS: [&str; 7] = [
     "floor",
@@ -405,6 +408,38 @@ pub fn tables(report: &Report) -> String {
     out
 }
 
+/// The library SVD (singular values only) by the kernel and by nalgebra, as Markdown.
+fn svd_table(report: &Report) -> String {
+    let mut out = String::from(
+        "| n | k | unmix (QR + one-sided Jacobi) | nalgebra (bidiagonal QR) | unmix / nalgebra \
+         | max relative difference |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for (n, k) in report.sizes() {
+        let [Some(ours), Some(theirs)] = SVD_KERNELS.map(|kernel| {
+            report
+                .rows
+                .iter()
+                .find(|r| r.n == n && r.k == k && r.kernel == kernel)
+                .map(|r| report.instructions(r))
+        }) else {
+            continue;
+        };
+        let difference = report
+            .details
+            .get(&(n, k, SVD_KERNELS[0].to_string()))
+            .and_then(|d| d.get("vs_nalgebra").cloned())
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "| {n} | {k} | {} | {} | {:.2} | {difference} |",
+            thousands(ours),
+            thousands(theirs),
+            ours / theirs
+        );
+    }
+    out
+}
+
 fn speedup(report: &Report, n: u64, k: u64) -> Option<f64> {
     let nnls = report.instructions(report.row(n, k, "nnls")?);
     let lh = report.instructions(report.row(n, k, "lawson_hanson_full")?);
@@ -604,7 +639,7 @@ fn json(report: &Report, memory: &Memory, host: &Value) -> Value {
     let mut mcu = Vec::new();
     for (n, k) in report.sizes() {
         let floor = report.row(n, k, "floor").map(|r| report.instructions(r));
-        for kernel in KERNELS {
+        for kernel in KERNELS.into_iter().chain(SVD_KERNELS) {
             let Some(row) = report.row(n, k, kernel) else {
                 continue;
             };
@@ -705,6 +740,8 @@ pub fn run(setup: &Setup, options: &Options, firmware: Option<&Path>) -> Result<
     println!("{}", tables(&report));
     println!("Baselines against the kernel (max |difference| / max |coefficient|):\n");
     println!("{}", checks_table(&report));
+    println!("Library SVD on the device, singular values only (instructions, not cycles):\n");
+    println!("{}", svd_table(&report));
     println!("Memory:\n");
     println!("{}", memory_table(&memory));
 

@@ -33,6 +33,36 @@ pub fn solve(library: &[f32], n: usize, k: usize, y: &[f32], x: &mut [f32]) -> b
     }
 }
 
+/// Singular values of the channel-major `library` (`n x k`) by nalgebra (bidiagonalization
+/// and implicit-shift QR, no vectors), into `s` (`k` values, descending).
+pub fn singular_values(library: &[f32], n: usize, k: usize, s: &mut [f32]) {
+    let matrix = DMatrix::from_row_slice(n, k, &library[..n * k]);
+    let mut values: Vec<f32> = matrix.singular_values().iter().copied().collect();
+    values.sort_by(|a, b| b.total_cmp(a));
+    for (dst, v) in s.iter_mut().zip(values) {
+        *dst = v;
+    }
+}
+
+/// Singular values of the same matrix by the kernel's one-sided Jacobi (after its pivoted QR),
+/// into `s`; the scratch comes from the benchmark's heap so the kernel itself allocates
+/// nothing. Returns `false` if the kernel reported an error.
+pub fn unmix_singular_values(library: &[f32], n: usize, k: usize, s: &mut [f32]) -> bool {
+    use unmix::svd::{SvdOptions, SvdOutput, svd, svd_scratch_len};
+
+    let mut scratch = alloc::vec![0.0f32; svd_scratch_len(n, k)];
+    let out = SvdOutput::values(&mut s[..k]);
+    svd(
+        &library[..n * k],
+        n,
+        k,
+        out,
+        &mut scratch,
+        SvdOptions::default(),
+    )
+    .is_ok()
+}
+
 /// A global allocator that counts the bytes in use and their high-water mark.
 pub struct Tracking {
     heap: embedded_alloc::LlffHeap,

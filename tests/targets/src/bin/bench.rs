@@ -264,6 +264,30 @@ fn baselines(
         ALLOCATOR.peak()
     );
 
+    let mut s_unmix = [0.0f32; MAX_K];
+    let mut s_nalgebra = [0.0f32; MAX_K];
+    let mut svd_ok = true;
+    let reading = meter::measure(SLOW_REPS, || {
+        svd_ok &= svd::unmix_singular_values(black_box(library), n, k, &mut s_unmix);
+        black_box(&s_unmix);
+    });
+    row(n, k, "unmix_svd_values", SLOW_REPS, reading, "");
+    let reading = meter::measure(SLOW_REPS, || {
+        svd::singular_values(black_box(library), n, k, &mut s_nalgebra);
+        black_box(&s_nalgebra);
+    });
+    row(n, k, "nalgebra_svd_values", SLOW_REPS, reading, "");
+    println!(
+        "detail n={} k={} kernel=unmix_svd_values ok={} largest={:e} smallest={:e} \
+         vs_nalgebra={:e}",
+        n,
+        k,
+        svd_ok,
+        s_unmix[0],
+        s_unmix[k - 1],
+        relative_difference(&s_unmix[..k], &s_nalgebra[..k])
+    );
+
     let lh_vs_nnls = relative_difference(&x_lh[..k], &nnls[..k]);
     let svd_vs_lstsq = relative_difference(&x_svd[..k], &lstsq[..k]);
     let svd_vs_nnls = relative_difference(&x_svd[..k], &nnls[..k]);
