@@ -91,7 +91,8 @@ fn compare_all(unmix: &Path, firmware: &Path, dir: &Path) -> Result<u64, String>
         let label = options.join(" ");
         if host != device {
             return Err(format!(
-                "`unmix stream` and `unmix fit` differ for `{label}`:\n--- fit\n{host}--- stream\n{device}"
+                "`unmix stream` and `unmix fit` differ for `{label}`:\n\
+                 --- fit\n{host}--- stream\n{device}"
             ));
         }
         let rows = host.lines().count().saturating_sub(1);
