@@ -17,7 +17,7 @@ use std::{
     fmt::Write as _,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use serde_json::{Value, json};
@@ -253,47 +253,10 @@ pub fn measure(setup: &Setup) -> Result<String, String> {
 }
 
 fn run_qemu(elf: &Path) -> Result<String, String> {
-    let mut child = Command::new("qemu-system-arm")
-        .args(["-machine", MACHINE, "-cpu", "cortex-m4"])
-        .args(["-icount", "shift=0,sleep=off"])
-        .args(["-display", "none", "-monitor", "none", "-serial", "none"])
-        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
-        .arg(elf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start qemu-system-arm: {e}"))?;
-
-    let mut stdout = child.stdout.take().ok_or("no stdout pipe")?;
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
-        text
-    });
-
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if started.elapsed() > RUN_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "the benchmark did not finish in {} s",
-                RUN_TIMEOUT.as_secs()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-
-    let output = reader.join().map_err(|_| "output reader panicked")?;
-    if status.success() {
-        Ok(output)
-    } else {
-        Err(format!("the benchmark exited with {status}:\n{output}"))
-    }
+    let mut qemu = Command::new("qemu-system-arm");
+    qemu.args(["-machine", MACHINE, "-cpu", "cortex-m4"])
+        .args(["-icount", "shift=0,sleep=off"]);
+    crate::targets::run_semihosted(qemu, elf, "the benchmark", RUN_TIMEOUT)
 }
 
 /// Flash and static RAM of an ELF from its allocated sections: flash holds code, read-only

@@ -76,8 +76,21 @@ pub fn build(setup: &Setup, machine: &Machine) -> Result<std::path::PathBuf, Str
 
 /// Runs the golden runner under QEMU and returns its printed lines.
 pub fn run(machine: &Machine, elf: &Path) -> Result<String, String> {
-    let mut child = Command::new(machine.qemu)
-        .args(machine.args)
+    let mut command = Command::new(machine.qemu);
+    command.args(machine.args);
+    run_semihosted(command, elf, machine.label, RUN_TIMEOUT)
+}
+
+/// Runs `qemu` (a QEMU command with its machine options) on `elf` with semihosting, no display
+/// and no serial port, and returns what the program printed. It is killed after `limit`; a
+/// non-zero exit is an error carrying the output. `what` names the program in messages.
+pub fn run_semihosted(
+    mut qemu: Command,
+    elf: &Path,
+    what: &str,
+    limit: Duration,
+) -> Result<String, String> {
+    let mut child = qemu
         .args(["-display", "none", "-monitor", "none", "-serial", "none"])
         .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
         .arg(elf)
@@ -85,7 +98,7 @@ pub fn run(machine: &Machine, elf: &Path) -> Result<String, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", machine.qemu))?;
+        .map_err(|e| format!("cannot start {:?}: {e}", qemu.get_program()))?;
 
     let mut stdout = child.stdout.take().ok_or("no stdout pipe")?;
     let reader = std::thread::spawn(move || {
@@ -99,14 +112,10 @@ pub fn run(machine: &Machine, elf: &Path) -> Result<String, String> {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             break status;
         }
-        if started.elapsed() > RUN_TIMEOUT {
+        if started.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!(
-                "{} did not finish in {} s",
-                machine.label,
-                RUN_TIMEOUT.as_secs()
-            ));
+            return Err(format!("{what} did not finish in {} s", limit.as_secs()));
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -115,7 +124,7 @@ pub fn run(machine: &Machine, elf: &Path) -> Result<String, String> {
     if status.success() {
         Ok(output)
     } else {
-        Err(format!("{} exited with {status}:\n{output}", machine.label))
+        Err(format!("{what} exited with {status}:\n{output}"))
     }
 }
 
