@@ -344,13 +344,22 @@ struct Factors<'a, T> {
     v: &'a [T],
 }
 
-/// Factors the matrix already copied into the front of `scratch`.
-fn factor_front<T: Real>(
+/// Copies the row-major `rows x cols` matrix `a` (whose length the caller has checked) into
+/// the front of `scratch` and factors the copy there.
+fn factor_copy<'s, T: Real>(
+    a: &[T],
     rows: usize,
     cols: usize,
-    scratch: &mut [T],
-) -> Result<Factors<'_, T>, SvdError> {
+    scratch: &'s mut [T],
+) -> Result<Factors<'s, T>, SvdError> {
     let (len, q, _) = shape(rows, cols)?;
+    need(
+        Buffer::Scratch,
+        factor_scratch_len(rows, cols),
+        scratch.len(),
+    )?;
+    scratch[..len].copy_from_slice(&a[..len]);
+
     let (copy, rest) = scratch.split_at_mut(len);
     let (s, rest) = rest.split_at_mut(q);
     let (u, rest) = rest.split_at_mut(rows * q);
@@ -383,14 +392,7 @@ pub fn pseudo_inverse<T: Real>(
     let (len, _, _) = shape(rows, cols)?;
     need(Buffer::Matrix, len, a.len())?;
     need(Buffer::Output, len, out.len())?;
-    need(
-        Buffer::Scratch,
-        factor_scratch_len(rows, cols),
-        scratch.len(),
-    )?;
-    scratch[..len].copy_from_slice(&a[..len]);
-
-    let f = factor_front(rows, cols, scratch)?;
+    let f = factor_copy(a, rows, cols, scratch)?;
 
     let kept = rank(f.s, rows, cols, threshold);
     let out = &mut out[..len];
@@ -461,14 +463,7 @@ pub fn low_rank_approximation<T: Real>(
     let (len, _, _) = shape(rows, cols)?;
     need(Buffer::Matrix, len, a.len())?;
     need(Buffer::Output, len, out.len())?;
-    need(
-        Buffer::Scratch,
-        factor_scratch_len(rows, cols),
-        scratch.len(),
-    )?;
-    scratch[..len].copy_from_slice(&a[..len]);
-
-    let f = factor_front(rows, cols, scratch)?;
+    let f = factor_copy(a, rows, cols, scratch)?;
     Ok(reconstruct(&f, rows, cols, r, &mut out[..len]))
 }
 
@@ -493,14 +488,7 @@ pub fn denoise_rows<T: Real>(
 ) -> Result<T, SvdError> {
     let (len, _, _) = shape(count, channels)?;
     need(Buffer::Matrix, len, spectra.len())?;
-    need(
-        Buffer::Scratch,
-        factor_scratch_len(count, channels),
-        scratch.len(),
-    )?;
-    scratch[..len].copy_from_slice(&spectra[..len]);
-
-    let f = factor_front(count, channels, scratch)?;
+    let f = factor_copy(spectra, count, channels, scratch)?;
     Ok(reconstruct(&f, count, channels, r, &mut spectra[..len]))
 }
 
