@@ -11,6 +11,7 @@
 //! missing. `cargo-fuzz` is installed from crates.io when absent. Outside CI a piece that
 //! cannot be set up skips the run with a message; under CI it is an error.
 
+use crate::toolchain::{run, succeeds};
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -212,25 +213,6 @@ fn asan_runtime_present() -> bool {
             .filter_map(Result::ok)
             .any(|entry| entry.file_name().to_string_lossy().contains("rt.asan"))
     })
-}
-
-fn run(command: &mut Command) -> Result<(), String> {
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot start {command:?}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{command:?} exited with {status}"))
-    }
-}
-
-fn succeeds(command: &mut Command) -> bool {
-    command
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
 }
 
 #[cfg(test)]

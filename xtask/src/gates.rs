@@ -11,7 +11,7 @@ use std::{
 
 use crate::{
     firmware, targets,
-    toolchain::{self, CROSS_TARGETS, Route, Setup},
+    toolchain::{self, CROSS_TARGETS, Route, Setup, run},
 };
 
 /// Test counts gathered across the steps.
@@ -187,17 +187,6 @@ fn step(name: &str, body: impl FnOnce() -> Result<(), String>) -> Result<(), Str
         Err(why) => println!("<== FAILED: {name} ({seconds:.1} s): {why}"),
     }
     result.map_err(|why| format!("{name}: {why}"))
-}
-
-fn run(command: &mut Command) -> Result<(), String> {
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot start {command:?}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{command:?} exited with {status}"))
-    }
 }
 
 /// Builds the kernel alone for a bare-metal target: proof that it needs neither std nor alloc.

@@ -255,7 +255,20 @@ fn is_root() -> bool {
     first_line("id", &["-u"]) == "0"
 }
 
-fn succeeds(command: &mut Command) -> bool {
+/// Runs `command` to completion; a non-zero exit is an error naming the command.
+pub fn run(command: &mut Command) -> Result<(), String> {
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot start {command:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{command:?} exited with {status}"))
+    }
+}
+
+/// Whether `command` runs and exits with success, its output discarded.
+pub fn succeeds(command: &mut Command) -> bool {
     command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
