@@ -325,9 +325,11 @@ impl PreparedView<'_> {
         self.load_problem(&mut problem);
         let (u, iterations, end) = solve_method(&problem, options.method, solution.cap)?;
 
-        let mut fit = self.finish(&problem, &u, solution.yy, iterations, end)?;
+        // `R u`, the fit in the compressed coordinates: the residual needs it, and the second
+        // pass (chi-square, fitted spectrum) reconstructs the model from it.
+        let v = multiply_r(&problem.r, &u, c);
+        let mut fit = self.finish(&problem, &u, &v, solution.yy, iterations, end)?;
         if options.chi2 || fitted.is_some() {
-            let v = multiply_r(&problem.r, &u, c);
             let chi2 = model_pass(self.q, c, spectrum, &v, fitted);
             let dof = dof(self.shape.channels, &fit, self.shape.background.terms());
             fit.chi2 = options.chi2.then_some(chi2);
@@ -364,17 +366,17 @@ impl PreparedView<'_> {
     }
 
     /// Coefficients, residual, standard errors and fractions from the solution `u` of the
-    /// scaled problem.
+    /// scaled problem and `v = R u`.
     fn finish<const W: usize>(
         &self,
         problem: &Problem<W>,
         u: &[f32; W],
+        v: &[f32; W],
         yy: f32,
         iterations: u32,
         end: End,
     ) -> Result<Fit, Error> {
         let (c, k) = problem.dims();
-        let v = multiply_r(&problem.r, u, c);
         let mut zz = 0.0f32;
         let mut tt = 0.0f32;
         for i in 0..c {
