@@ -249,14 +249,39 @@ fn check_len(found: usize, expected: usize) -> Result<(), Error> {
     }
 }
 
+/// The background basis at channel `i` of `n`: `T_0(t), T_1(t), ...` (one per element of
+/// `out`, by the three-term recurrence in `f64`) at `t = (2 i - (n - 1)) / (n - 1)`, which
+/// maps the channels onto `[-1, 1]` (`t = 0` for a single channel). The numerator is an
+/// exact integer, so `t` is correctly rounded. The kernel's background columns are these
+/// values; a plot of a fitted background evaluates them the same way.
+pub fn chebyshev_terms(i: usize, n: usize, out: &mut [f64]) {
+    let t = if n > 1 {
+        (2.0 * i as f64 - (n - 1) as f64) / (n - 1) as f64
+    } else {
+        0.0
+    };
+
+    let (mut prev, mut cur) = (1.0f64, t);
+    for (d, dst) in out.iter_mut().enumerate() {
+        *dst = match d {
+            0 => 1.0,
+            1 => t,
+            _ => {
+                let next = 2.0 * t * cur - prev;
+                prev = cur;
+                cur = next;
+                next
+            }
+        };
+    }
+}
+
 /// Copies the phases and evaluates the Chebyshev background into `a` (channel-major, `c`
 /// columns), checking that every library value is finite.
 fn fill_columns(shape: Shape, library: &[f32], a: &mut [f64]) -> Result<(), Error> {
     let n = shape.channels;
     let k = shape.phases;
     let c = shape.columns();
-    let terms = shape.background.terms();
-    let span = if n > 1 { (n - 1) as f64 } else { 1.0 };
 
     for (i, (row, lib)) in a
         .chunks_exact_mut(c)
@@ -273,24 +298,8 @@ fn fill_columns(shape: Shape, library: &[f32], a: &mut [f64]) -> Result<(), Erro
             *dst = f64::from(v);
         }
 
-        // t in [-1, 1]; the numerator is an exact integer, so t is correctly rounded.
-        let t = if n > 1 {
-            (2.0 * i as f64 - span) / span
-        } else {
-            0.0
-        };
-        let (mut prev, mut cur) = (1.0f64, t);
-        for (d, dst) in row.iter_mut().skip(k).take(terms).enumerate() {
-            *dst = match d {
-                0 => 1.0,
-                1 => t,
-                _ => {
-                    let next = 2.0 * t * cur - prev;
-                    prev = cur;
-                    cur = next;
-                    next
-                }
-            };
+        if let Some(background) = row.get_mut(k..) {
+            chebyshev_terms(i, n, background);
         }
     }
     Ok(())

@@ -55,14 +55,16 @@ pub fn fit_parts(library: &Library, spectrum: &Spectrum, fit: &unmix::Fit) -> Fi
     let background: Vec<f64> = if coefficients.is_empty() {
         Vec::new()
     } else {
+        let mut basis = [0.0f64; unmix::MAX_DEGREE + 1];
+        let basis = &mut basis[..coefficients.len().min(unmix::MAX_DEGREE + 1)];
         (0..n)
             .map(|i| {
-                let t = if n > 1 {
-                    (2.0 * i as f64 - (n - 1) as f64) / (n - 1) as f64
-                } else {
-                    0.0
-                };
-                chebyshev_sum(coefficients, t)
+                unmix::factor::chebyshev_terms(i, n, basis);
+                coefficients
+                    .iter()
+                    .zip(basis.iter())
+                    .map(|(&c, &t)| f64::from(c) * t)
+                    .sum::<f64>()
             })
             .collect()
     };
@@ -82,26 +84,6 @@ pub fn fit_parts(library: &Library, spectrum: &Spectrum, fit: &unmix::Fit) -> Fi
         total,
         residual,
     }
-}
-
-/// `sum_d c_d T_d(t)` by the three-term recurrence.
-fn chebyshev_sum(coefficients: &[f32], t: f64) -> f64 {
-    let (mut prev, mut cur) = (1.0f64, t);
-    let mut sum = 0.0;
-    for (d, &c) in coefficients.iter().enumerate() {
-        let term = match d {
-            0 => 1.0,
-            1 => t,
-            _ => {
-                let next = 2.0 * t * cur - prev;
-                prev = cur;
-                cur = next;
-                next
-            }
-        };
-        sum += f64::from(c) * term;
-    }
-    sum
 }
 
 /// A tick label: the value to six decimals, without trailing zeros (`12000`, `0.25`).
