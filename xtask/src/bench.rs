@@ -262,27 +262,41 @@ fn run_qemu(elf: &Path) -> Result<String, String> {
 /// Flash and static RAM of an ELF from its allocated sections: flash holds code, read-only
 /// data and the initial values of `.data`; RAM holds `.data`, `.bss` and `.uninit`.
 pub fn elf_sizes(elf: &Path) -> Result<(u64, u64), String> {
+    section_sizes(elf).map(|(flash, ram, _)| (flash, ram))
+}
+
+/// Flash bytes, static RAM bytes, and every allocated section's name and size, largest first.
+pub type SectionSizes = (u64, u64, Vec<(String, u64)>);
+
+/// [`elf_sizes`] and every allocated section with its size, largest first.
+pub fn section_sizes(elf: &Path) -> Result<SectionSizes, String> {
     use object::{Object, ObjectSection, SectionFlags, SectionKind};
 
     let bytes = std::fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
     let file = object::File::parse(&*bytes).map_err(|e| e.to_string())?;
     let (mut flash, mut ram) = (0u64, 0u64);
+    let mut sections = Vec::new();
     for section in file.sections() {
         let alloc = matches!(section.flags(), SectionFlags::Elf { sh_flags } if sh_flags & 2 != 0);
         if !alloc || section.size() == 0 {
             continue;
         }
+
         let in_ram = section.address() >= 0x2000_0000;
         match section.kind() {
             SectionKind::UninitializedData | SectionKind::UninitializedTls => ram += section.size(),
-            _ if in_ram => {
+            SectionKind::Data if in_ram => {
                 ram += section.size();
                 flash += section.size();
             }
+            _ if in_ram => ram += section.size(),
             _ => flash += section.size(),
         }
+        sections.push((section.name().unwrap_or("").to_string(), section.size()));
     }
-    Ok((flash, ram))
+
+    sections.sort_by_key(|section| std::cmp::Reverse(section.1));
+    Ok((flash, ram, sections))
 }
 
 fn kib(bytes: u64) -> String {

@@ -595,31 +595,7 @@ pub fn bench(elf: &Path) -> Result<(), String> {
 
 /// Flash and static RAM of the firmware ELF, from its section headers.
 pub fn sizes(elf: &Path) -> Result<String, String> {
-    use object::{Object, ObjectSection, SectionFlags, SectionKind};
-
-    let bytes = std::fs::read(elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
-    let file = object::File::parse(&*bytes).map_err(|e| e.to_string())?;
-    let (mut flash, mut ram) = (0u64, 0u64);
-    let mut largest: Vec<(String, u64)> = Vec::new();
-    for section in file.sections() {
-        let name = section.name().unwrap_or("").to_string();
-        let alloc = matches!(section.flags(), SectionFlags::Elf { sh_flags } if sh_flags & 2 != 0);
-        if !alloc || section.size() == 0 {
-            continue;
-        }
-        let in_ram = section.address() >= 0x2000_0000;
-        match section.kind() {
-            SectionKind::UninitializedData | SectionKind::UninitializedTls => ram += section.size(),
-            SectionKind::Data if in_ram => {
-                ram += section.size();
-                flash += section.size();
-            }
-            _ if in_ram => ram += section.size(),
-            _ => flash += section.size(),
-        }
-        largest.push((name, section.size()));
-    }
-    largest.sort_by_key(|section| std::cmp::Reverse(section.1));
+    let (flash, ram, largest) = crate::bench::section_sizes(elf)?;
     let sections: Vec<String> = largest
         .iter()
         .take(5)
