@@ -944,6 +944,50 @@ struct NpyRows {
     whole: Option<Vec<f32>>,
 }
 
+/// Longest `.npy` header accepted. NumPy writes a few hundred bytes for the arrays read here
+/// (and its own loader refuses more than 10,000 by default).
+const NPY_HEADER_LIMIT: u64 = 1 << 16;
+
+/// Checks the header length a `.npy` file declares (2 bytes in format 1, 4 in 2 and 3) against
+/// the file's size and [`NPY_HEADER_LIMIT`] before the header is read: the parser allocates
+/// what the file declares, and four corrupt bytes could ask for 4 GiB.
+fn check_npy_header_length(reader: &mut impl Read, file_len: u64) -> Result<(), String> {
+    let mut preamble = Vec::with_capacity(12);
+    reader
+        .take(12)
+        .read_to_end(&mut preamble)
+        .map_err(|e| format!("cannot read the .npy header: {e}"))?;
+    if !preamble.starts_with(b"\x93NUMPY") {
+        return Err("not a .npy file (no \\x93NUMPY magic at its start)".into());
+    }
+
+    let (length_bytes, declared) = match (preamble.get(6), preamble.get(8..)) {
+        (Some(1), Some(&[l0, l1, ..])) => (2, u64::from(u16::from_le_bytes([l0, l1]))),
+        (Some(2 | 3), Some(&[l0, l1, l2, l3])) => {
+            (4, u64::from(u32::from_le_bytes([l0, l1, l2, l3])))
+        }
+        (Some(&major), _) if !(1..=3).contains(&major) => {
+            return Err(format!(
+                ".npy format version {major} is not supported (1 to 3 are)"
+            ));
+        }
+        _ => return Err("the .npy header is cut short".into()),
+    };
+
+    let available = file_len.saturating_sub(8 + length_bytes);
+    if declared > available {
+        return Err(format!(
+            "the .npy header declares {declared} bytes, but only {available} follow the preamble"
+        ));
+    }
+    if declared > NPY_HEADER_LIMIT {
+        return Err(format!(
+            "the .npy header declares {declared} bytes, more than the {NPY_HEADER_LIMIT} accepted"
+        ));
+    }
+    Ok(())
+}
+
 /// Bytes read from a `.npy` file at a time (rounded to whole rows, at least one).
 pub const NPY_BLOCK: usize = 256 << 10;
 
@@ -953,10 +997,13 @@ const NPY_MISSING_ROWS_LIMIT: u64 = 1 << 16;
 impl NpyRows {
     fn open(path: &Path) -> Result<NpyRows, FileError> {
         let file = File::open(path).map_err(|e| FileError::io(path, e))?;
-        if file.metadata().map_err(|e| FileError::io(path, e))?.len() == 0 {
+        let file_len = file.metadata().map_err(|e| FileError::io(path, e))?.len();
+        if file_len == 0 {
             return Err(FileError::format(path, "the file is empty"));
         }
         let mut reader = BufReader::with_capacity(1 << 16, file);
+        check_npy_header_length(&mut reader, file_len).map_err(|e| FileError::format(path, e))?;
+        reader.rewind().map_err(|e| FileError::io(path, e))?;
         let header = NpyHeader::from_reader(&mut reader)
             .map_err(|e| FileError::format(path, format!("not a readable .npy file: {e}")))?;
         let data_start = reader
@@ -994,9 +1041,6 @@ impl NpyRows {
         }
         // The header is checked against the file's size before anything is sized by it: a
         // few bytes could otherwise ask for terabytes, or overflow the byte count.
-        let file_len = std::fs::metadata(path)
-            .map_err(|e| FileError::io(path, e))?
-            .len();
         let within = |bytes: Option<usize>| bytes.is_some_and(|b| b as u64 <= file_len);
         let row = channels.checked_mul(element.size());
         if !within(row) {

@@ -84,3 +84,45 @@ fn npy_header_promising_endless_missing_rows_is_refused() {
 
     assert!(error.contains("the file holds at most 2"), "{error}");
 }
+
+/// A version-2 `.npy` file declared a 4 GB header in its length field; the parser reserved
+/// that much before reading it, and the process ran out of memory. (The bytes are the
+/// fuzzer's, cut to the preamble and part of the header.)
+#[test]
+fn npy_header_length_beyond_the_file_is_refused_before_allocating() {
+    let mut bytes = b"\x93NUMPY\x02\x00\x80\xff\x84\xd8".to_vec();
+    bytes.extend(b"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 10), }  \n");
+
+    let error = open_error(&bytes).expect("the header cannot be read");
+
+    assert!(
+        error.contains("header declares 3632594816 bytes, but only 63"),
+        "{error}"
+    );
+}
+
+/// The same check passes a version-2 file whose header fits: its one row reads.
+#[test]
+fn npy_version_2_header_within_the_file_still_reads() {
+    let mut version_1 = npy("(1, 2)", false, &[0, 0, 128, 63, 0, 0, 0, 64]);
+    let header_len = u16::from_le_bytes([version_1[8], version_1[9]]);
+    let mut bytes = b"\x93NUMPY\x02\x00".to_vec();
+    bytes.extend(u32::from(header_len).to_le_bytes());
+    bytes.extend(version_1.split_off(10));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spectra.npy");
+    std::fs::write(&path, bytes).unwrap();
+
+    let rows: Vec<_> = read_spectra(&path).unwrap().map(Result::unwrap).collect();
+
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].values, [1.0, 2.0]);
+}
+
+/// A file cut inside its preamble is refused with a message, not read past its end.
+#[test]
+fn npy_cut_inside_its_preamble_is_refused() {
+    let error = open_error(b"\x93NUMPY\x02\x00\x10").expect("the preamble is cut");
+
+    assert!(error.contains("cut short"), "{error}");
+}
