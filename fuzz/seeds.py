@@ -51,6 +51,10 @@ write("host_readers", "rows.npy", b"\x01" + npy("(2, 3)", "<f4", struct.pack("<6
 write("host_readers", "fortran.npy",
       b"\x01" + npy("(2, 2)", "<i2", struct.pack("<4h", 1, 2, 3, 4), fortran=True))
 write("host_readers", "huge.npy", b"\x01" + npy("(1, 1000000000000)", "<f4", bytes(16)))
+write("host_readers", "header_len_v2.npy",
+      b"\x01\x93NUMPY\x02\x00\x80\xff\x84\xd8" + npy("(1, 2)", "<f4", bytes(8))[10:])
+write("host_readers", "strides.npy",
+      b"\x01" + npy("(0, 11000000000000, 11000000000)", "<f8", bytes(16)))
 write("host_readers", "pattern.xy", b"\x02# two_theta counts\n10 5\n10.5 7\n11 3\n")
 write("host_readers", "edges.msa", b"\x03#FORMAT : EMSA/MAS Spectral Data File\n#TITLE : s1\n"
       b"#NPOINTS : 3\n#DATATYPE : Y\n#XPERCHAN : 0.5\n#OFFSET : 100\n#SPECTRUM :\n"

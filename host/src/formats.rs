@@ -948,10 +948,14 @@ struct NpyRows {
 /// (and its own loader refuses more than 10,000 by default).
 const NPY_HEADER_LIMIT: u64 = 1 << 16;
 
-/// Checks the header length a `.npy` file declares (2 bytes in format 1, 4 in 2 and 3) against
-/// the file's size and [`NPY_HEADER_LIMIT`] before the header is read: the parser allocates
-/// what the file declares, and four corrupt bytes could ask for 4 GiB.
-fn check_npy_header_length(reader: &mut impl Read, file_len: u64) -> Result<(), String> {
+/// Checks a `.npy` header before npyz reads it, which sizes a buffer by the header length the
+/// file declares and multiplies the shape's dimensions unchecked (a panic in builds with
+/// overflow checks). The declared length (2 bytes in format 1, 4 in formats 2 and 3) must fit
+/// in the file and [`NPY_HEADER_LIMIT`]; the header must be a Python literal whose `shape`, if
+/// it is a tuple or list of non-negative integers, has a product that fits in 64 bits (zeros
+/// counted as ones: the strides multiply the others whatever one of them is).
+/// Anything else about the header is left to npyz to judge.
+fn check_npy_header(reader: &mut impl Read, file_len: u64) -> Result<(), String> {
     let mut preamble = Vec::with_capacity(12);
     reader
         .take(12)
@@ -985,7 +989,59 @@ fn check_npy_header_length(reader: &mut impl Read, file_len: u64) -> Result<(), 
             "the .npy header declares {declared} bytes, more than the {NPY_HEADER_LIMIT} accepted"
         ));
     }
+
+    // The preamble read may have taken the header's first bytes (format 1's is 10 bytes).
+    let mut header = preamble.split_off(8 + length_bytes as usize);
+    header.truncate(declared as usize);
+    reader
+        .take(declared - header.len() as u64)
+        .read_to_end(&mut header)
+        .map_err(|e| format!("cannot read the .npy header: {e}"))?;
+    let header: py_literal::Value = String::from_utf8_lossy(&header)
+        .trim_end()
+        .parse()
+        .map_err(|e| {
+            format!(
+                "the .npy header is not a Python literal: {}",
+                first_line(&e)
+            )
+        })?;
+    let shape = header.as_dict().and_then(|entries| {
+        entries
+            .iter()
+            .find(|(key, _)| key.as_string().is_some_and(|k| k == "shape"))
+    });
+    if let Some((_, shape)) = shape
+        && let Some(dimensions) = shape.as_tuple().or_else(|| shape.as_list())
+    {
+        let sizes: Option<Vec<u64>> = dimensions
+            .iter()
+            .map(|d| d.as_integer().and_then(|d| u64::try_from(d).ok()))
+            .collect();
+        let overflows = sizes.is_some_and(|sizes| {
+            sizes
+                .iter()
+                .try_fold(1u64, |product, &size| product.checked_mul(size.max(1)))
+                .is_none()
+        });
+        if overflows {
+            return Err(first_line(&format_args!(
+                "the .npy shape {shape} has dimensions whose product overflows 64 bits"
+            )));
+        }
+    }
     Ok(())
+}
+
+/// The first line of an error's message, at most 200 characters: parsers quote the input,
+/// which can be kilobytes of one line.
+fn first_line(error: &impl fmt::Display) -> String {
+    let message = error.to_string();
+    let line = message.lines().next().unwrap_or_default();
+    match line.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line.to_string(),
+    }
 }
 
 /// Bytes read from a `.npy` file at a time (rounded to whole rows, at least one).
@@ -1002,10 +1058,14 @@ impl NpyRows {
             return Err(FileError::format(path, "the file is empty"));
         }
         let mut reader = BufReader::with_capacity(1 << 16, file);
-        check_npy_header_length(&mut reader, file_len).map_err(|e| FileError::format(path, e))?;
+        check_npy_header(&mut reader, file_len).map_err(|e| FileError::format(path, e))?;
         reader.rewind().map_err(|e| FileError::io(path, e))?;
-        let header = NpyHeader::from_reader(&mut reader)
-            .map_err(|e| FileError::format(path, format!("not a readable .npy file: {e}")))?;
+        let header = NpyHeader::from_reader(&mut reader).map_err(|e| {
+            FileError::format(
+                path,
+                format!("not a readable .npy file: {}", first_line(&e)),
+            )
+        })?;
         let data_start = reader
             .stream_position()
             .map_err(|e| FileError::io(path, e))?;

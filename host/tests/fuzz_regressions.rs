@@ -126,3 +126,39 @@ fn npy_cut_inside_its_preamble_is_refused() {
 
     assert!(error.contains("cut short"), "{error}");
 }
+
+/// The fuzzer's shape `(0, 11000000000000, 11000000000)`: npyz multiplied the dimensions into
+/// strides unchecked, a panic in builds with overflow checks. The zero does not hide it.
+#[test]
+fn npy_shape_whose_strides_overflow_is_refused_before_npyz_multiplies() {
+    let bytes = npy("(0, 11000000000000, 11000000000)", false, &[0; 16]);
+
+    let error = open_error(&bytes).expect("the header cannot be read");
+
+    assert!(error.contains("product overflows 64 bits"), "{error}");
+}
+
+/// A header of 30,000 nested parentheses is refused by the literal parser's depth limit, and
+/// the message quotes one short line of it, not 60 kB.
+#[test]
+fn npy_header_nested_past_the_parser_depth_is_refused_in_a_short_message() {
+    let nested = format!("{}{}", "(".repeat(30_000), ")".repeat(30_000));
+    let bytes = npy(&nested, false, &[0; 16]);
+
+    let error = open_error(&bytes).expect("the header cannot be read");
+
+    assert!(error.contains("not a Python literal"), "{error}");
+    assert!(error.len() < 400, "{} bytes: {error}", error.len());
+}
+
+/// A format-1 header of length 0 or 1: the preamble read already holds more than that.
+#[test]
+fn npy_header_shorter_than_the_bytes_read_with_the_preamble_is_refused() {
+    for length in [0u8, 1] {
+        let bytes = [b"\x93NUMPY\x01\x00".as_slice(), &[length, 0], b"{}\n\n"].concat();
+
+        let error = open_error(&bytes).expect("the header cannot be read");
+
+        assert!(error.contains(".npy"), "{error}");
+    }
+}

@@ -98,7 +98,7 @@ pub fn test_all() -> Result<(), String> {
     step("workspace tests (cargo test)", || cargo_test(&mut tally))?;
 
     step("fuzz (bounded)", || {
-        tally.passed += crate::fuzz::run_all(crate::fuzz::BOUNDED_SECONDS)?;
+        tally.passed += crate::fuzz::run_all(crate::fuzz::Budget::Bounded)?;
         Ok(())
     })?;
 

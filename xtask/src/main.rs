@@ -8,7 +8,8 @@
 //! - `cargo xtask test`: set up the toolchain, then every gate: formatting, clippy with
 //!   warnings denied, docs without warnings, `no_std` builds of the kernel for Cortex-M4F and
 //!   Cortex-M0, the workspace tests, bounded fuzzing, and the firmware in QEMU.
-//! - `cargo xtask fuzz [--seconds N]`: every fuzz target of `fuzz/` for `N` seconds each.
+//! - `cargo xtask fuzz [--seconds N | --bounded]`: every fuzz target of `fuzz/` for `N`
+//!   seconds each, or the fixed-seed run that `test` makes.
 //!
 //! Set-up is automatic and printed: QEMU comes from Debian's packages when running as root,
 //! bare-metal Rust targets from rustup (with a timeout) or else from Debian's `rustc-web`
@@ -35,7 +36,8 @@ const USAGE: &str = "usage: cargo xtask <run|test|bench|fuzz|help>
          kernel and two baselines at n = 1280..4096, k = 2..16 with stack and memory
          figures [--json FILE] [--host [SPECTRA]]
   device only the firmware checks of `test`: bit-identical fits, bad input, link faults
-  fuzz   run every fuzz target longer: --seconds N each (default 300)
+  fuzz   run every fuzz target longer: --seconds N each (default 300), or --bounded
+         for exactly the fixed-seed run of `test`
   test   run every check CI runs (formatting, clippy, docs, no_std builds, tests, firmware)";
 
 fn main() -> ExitCode {
@@ -95,16 +97,22 @@ fn bench(args: &[String]) -> Result<(), String> {
     bench::run(&setup, &options, Some(&elf))
 }
 
-/// Every fuzz target for `--seconds N` (default [`fuzz::LONG_SECONDS`]) each.
+/// Every fuzz target for `--seconds N` (default [`fuzz::LONG_SECONDS`]) each, or `--bounded`.
 fn fuzz(args: &[String]) -> Result<(), String> {
-    let seconds = match args {
-        [] => fuzz::LONG_SECONDS,
-        [flag, n] if flag == "--seconds" => n
-            .parse()
-            .map_err(|_| format!("--seconds takes a whole number, not `{n}`"))?,
-        _ => return Err(format!("usage: cargo xtask fuzz [--seconds N]\n\n{USAGE}")),
+    let budget = match args {
+        [] => fuzz::Budget::Seconds(fuzz::LONG_SECONDS),
+        [flag] if flag == "--bounded" => fuzz::Budget::Bounded,
+        [flag, n] if flag == "--seconds" => fuzz::Budget::Seconds(
+            n.parse()
+                .map_err(|_| format!("--seconds takes a whole number, not `{n}`"))?,
+        ),
+        _ => {
+            return Err(format!(
+                "usage: cargo xtask fuzz [--seconds N | --bounded]\n\n{USAGE}"
+            ));
+        }
     };
-    match fuzz::run_all(seconds)? {
+    match fuzz::run_all(budget)? {
         0 => Err("no fuzz target ran".into()),
         _ => Ok(()),
     }
