@@ -6,6 +6,7 @@ shapes and modes, well-formed host files, a frame-like byte stream. The fuzzer g
 its own corpus from these; only the seeds are checked in.
 """
 
+import base64
 import pathlib
 import struct
 
@@ -53,6 +54,11 @@ write("host_readers", "fortran.npy",
 write("host_readers", "huge.npy", b"\x01" + npy("(1, 1000000000000)", "<f4", bytes(16)))
 write("host_readers", "header_len_v2.npy",
       b"\x01\x93NUMPY\x02\x00\x80\xff\x84\xd8" + npy("(1, 2)", "<f4", bytes(8))[10:])
+# The fuzzer's input that kept npyz's header parser busy for over 10 s (selector included).
+write("host_readers", "backtrack.npy", base64.b64decode(
+    "AZNOVU1QWQEAdgB7JzFldWNyJzogJzxmNicsW1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tbWyNbW1tbW1tbW1tbW1tb"
+    "W1tbW1tbW9dlJzpbKHsqMXsnbgAAACAgICAgICAgICAgI0ZiYmJiYmJUUyBbW1tbW1tbI1tbW1tbW1tbW1tbW1tb"
+    "W1tbW1tbW1tbW1tbW1tbW1tbWyNbW1tbW1tbW1tbW1tbW1tbW1tbW9dlJzpbKHsqMSyQMiks"))
 write("host_readers", "strides.npy",
       b"\x01" + npy("(0, 11000000000000, 11000000000)", "<f8", bytes(16)))
 write("host_readers", "pattern.xy", b"\x02# two_theta counts\n10 5\n10.5 7\n11 3\n")

@@ -32,7 +32,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use npyz::{DType, Endianness, NpyHeader, Order, TypeChar};
+mod npy_header;
 
 /// A reference library: the axis and one reference spectrum per phase.
 #[derive(Clone, Debug, PartialEq)]
@@ -858,25 +858,28 @@ enum Element {
 }
 
 impl Element {
-    fn from_dtype(dtype: &DType) -> Option<(Element, bool)> {
-        let DType::Plain(ts) = dtype else {
-            return None;
-        };
-        let big = matches!(ts.endianness(), Endianness::Big);
-        let el = match (ts.type_char(), ts.size_field()) {
-            (TypeChar::Float, 4) => Element::F32,
-            (TypeChar::Float, 8) => Element::F64,
-            (TypeChar::Int, 1) => Element::I8,
-            (TypeChar::Int, 2) => Element::I16,
-            (TypeChar::Int, 4) => Element::I32,
-            (TypeChar::Int, 8) => Element::I64,
-            (TypeChar::Uint, 1) => Element::U8,
-            (TypeChar::Uint, 2) => Element::U16,
-            (TypeChar::Uint, 4) => Element::U32,
-            (TypeChar::Uint, 8) => Element::U64,
+    /// The element and whether it is big-endian, from a NumPy dtype string such as `<f4`:
+    /// a byte order (`<`, `>`, or `|` for single bytes), a kind (`f`, `i`, `u`) and a size.
+    fn from_descr(descr: &str) -> Option<(Element, bool)> {
+        let (order, kind_size) = descr.split_at_checked(1)?;
+        let element = match kind_size {
+            "f4" => Element::F32,
+            "f8" => Element::F64,
+            "i1" => Element::I8,
+            "i2" => Element::I16,
+            "i4" => Element::I32,
+            "i8" => Element::I64,
+            "u1" => Element::U8,
+            "u2" => Element::U16,
+            "u4" => Element::U32,
+            "u8" => Element::U64,
             _ => return None,
         };
-        Some((el, big))
+        match (order, element.size()) {
+            ("<", _) | ("|", 1) => Some((element, false)),
+            (">", _) => Some((element, true)),
+            _ => None,
+        }
     }
 
     fn size(self) -> usize {
@@ -944,106 +947,6 @@ struct NpyRows {
     whole: Option<Vec<f32>>,
 }
 
-/// Longest `.npy` header accepted. NumPy writes a few hundred bytes for the arrays read here
-/// (and its own loader refuses more than 10,000 by default).
-const NPY_HEADER_LIMIT: u64 = 1 << 16;
-
-/// Checks a `.npy` header before npyz reads it, which sizes a buffer by the header length the
-/// file declares and multiplies the shape's dimensions unchecked (a panic in builds with
-/// overflow checks). The declared length (2 bytes in format 1, 4 in formats 2 and 3) must fit
-/// in the file and [`NPY_HEADER_LIMIT`]; the header must be a Python literal whose `shape`, if
-/// it is a tuple or list of non-negative integers, has a product that fits in 64 bits (zeros
-/// counted as ones: the strides multiply the others whatever one of them is).
-/// Anything else about the header is left to npyz to judge.
-fn check_npy_header(reader: &mut impl Read, file_len: u64) -> Result<(), String> {
-    let mut preamble = Vec::with_capacity(12);
-    reader
-        .take(12)
-        .read_to_end(&mut preamble)
-        .map_err(|e| format!("cannot read the .npy header: {e}"))?;
-    if !preamble.starts_with(b"\x93NUMPY") {
-        return Err("not a .npy file (no \\x93NUMPY magic at its start)".into());
-    }
-
-    let (length_bytes, declared) = match (preamble.get(6), preamble.get(8..)) {
-        (Some(1), Some(&[l0, l1, ..])) => (2, u64::from(u16::from_le_bytes([l0, l1]))),
-        (Some(2 | 3), Some(&[l0, l1, l2, l3])) => {
-            (4, u64::from(u32::from_le_bytes([l0, l1, l2, l3])))
-        }
-        (Some(&major), _) if !(1..=3).contains(&major) => {
-            return Err(format!(
-                ".npy format version {major} is not supported (1 to 3 are)"
-            ));
-        }
-        _ => return Err("the .npy header is cut short".into()),
-    };
-
-    let available = file_len.saturating_sub(8 + length_bytes);
-    if declared > available {
-        return Err(format!(
-            "the .npy header declares {declared} bytes, but only {available} follow the preamble"
-        ));
-    }
-    if declared > NPY_HEADER_LIMIT {
-        return Err(format!(
-            "the .npy header declares {declared} bytes, more than the {NPY_HEADER_LIMIT} accepted"
-        ));
-    }
-
-    // The preamble read may have taken the header's first bytes (format 1's is 10 bytes).
-    let mut header = preamble.split_off(8 + length_bytes as usize);
-    header.truncate(declared as usize);
-    reader
-        .take(declared - header.len() as u64)
-        .read_to_end(&mut header)
-        .map_err(|e| format!("cannot read the .npy header: {e}"))?;
-    let header: py_literal::Value = String::from_utf8_lossy(&header)
-        .trim_end()
-        .parse()
-        .map_err(|e| {
-            format!(
-                "the .npy header is not a Python literal: {}",
-                first_line(&e)
-            )
-        })?;
-    let shape = header.as_dict().and_then(|entries| {
-        entries
-            .iter()
-            .find(|(key, _)| key.as_string().is_some_and(|k| k == "shape"))
-    });
-    if let Some((_, shape)) = shape
-        && let Some(dimensions) = shape.as_tuple().or_else(|| shape.as_list())
-    {
-        let sizes: Option<Vec<u64>> = dimensions
-            .iter()
-            .map(|d| d.as_integer().and_then(|d| u64::try_from(d).ok()))
-            .collect();
-        let overflows = sizes.is_some_and(|sizes| {
-            sizes
-                .iter()
-                .try_fold(1u64, |product, &size| product.checked_mul(size.max(1)))
-                .is_none()
-        });
-        if overflows {
-            return Err(first_line(&format_args!(
-                "the .npy shape {shape} has dimensions whose product overflows 64 bits"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// The first line of an error's message, at most 200 characters: parsers quote the input,
-/// which can be kilobytes of one line.
-fn first_line(error: &impl fmt::Display) -> String {
-    let message = error.to_string();
-    let line = message.lines().next().unwrap_or_default();
-    match line.char_indices().nth(200) {
-        Some((cut, _)) => format!("{}...", &line[..cut]),
-        None => line.to_string(),
-    }
-}
-
 /// Bytes read from a `.npy` file at a time (rounded to whole rows, at least one).
 pub const NPY_BLOCK: usize = 256 << 10;
 
@@ -1058,32 +961,24 @@ impl NpyRows {
             return Err(FileError::format(path, "the file is empty"));
         }
         let mut reader = BufReader::with_capacity(1 << 16, file);
-        check_npy_header(&mut reader, file_len).map_err(|e| FileError::format(path, e))?;
-        reader.rewind().map_err(|e| FileError::io(path, e))?;
-        let header = NpyHeader::from_reader(&mut reader).map_err(|e| {
-            FileError::format(
-                path,
-                format!("not a readable .npy file: {}", first_line(&e)),
-            )
-        })?;
-        let data_start = reader
-            .stream_position()
-            .map_err(|e| FileError::io(path, e))?;
+        let header =
+            npy_header::read(&mut reader, file_len).map_err(|e| FileError::format(path, e))?;
+        let data_start = header.data_start;
         let mut reader = reader.into_inner();
         reader
             .seek(SeekFrom::Start(data_start))
             .map_err(|e| FileError::io(path, e))?;
 
-        let (element, big_endian) = Element::from_dtype(&header.dtype()).ok_or_else(|| {
+        let (element, big_endian) = Element::from_descr(&header.descr).ok_or_else(|| {
             FileError::format(
                 path,
                 format!(
-                    "element type {} is not supported: use float32/64 or (un)signed integers",
-                    header.dtype().descr()
+                    "element type '{}' is not supported: use float32/64 or (un)signed integers",
+                    header.descr
                 ),
             )
         })?;
-        let (rows, channels) = match *header.shape() {
+        let (rows, channels) = match *header.shape.as_slice() {
             [n] => (1, n as usize),
             [m, n] => (m as usize, n as usize),
             ref other => {
@@ -1109,7 +1004,7 @@ impl NpyRows {
                 format!("one row of {channels} channels is longer than the whole file"),
             ));
         }
-        if header.order() == Order::Fortran && !within(row.and_then(|r| r.checked_mul(rows))) {
+        if header.fortran_order && !within(row.and_then(|r| r.checked_mul(rows))) {
             return Err(FileError::format(
                 path,
                 "the file is shorter than its header says",
@@ -1141,7 +1036,7 @@ impl NpyRows {
             broken: None,
             whole: None,
         };
-        if header.order() == Order::Fortran && rows > 1 {
+        if header.fortran_order && rows > 1 {
             let mut bytes = Vec::with_capacity(rows * row_bytes);
             this.reader
                 .read_to_end(&mut bytes)
