@@ -196,6 +196,11 @@ const fn bit(j: usize) -> u32 {
     if j < 32 { 1 << j } else { 0 }
 }
 
+/// The bits of the first `k` columns, the phases.
+const fn phase_bits(k: usize) -> u32 {
+    if k < 32 { (1 << k) - 1 } else { u32::MAX }
+}
+
 impl<const W: usize> Problem<W> {
     pub(crate) fn dims(&self) -> (usize, usize) {
         let c = self.c.min(W);
@@ -421,8 +426,15 @@ impl<const W: usize> Problem<W> {
         for j in k..c {
             passive |= bit(j);
         }
+        // With the sum fixed at 1, the vertex `u_v = 1 / a_v` is the feasible point to fall
+        // back on until a subproblem has been solved.
+        let mut fallback = [0.0f32; W];
         if sum_to_one {
-            passive |= bit(self.start_vertex());
+            let vertex = self.start_vertex();
+            passive |= bit(vertex);
+            if let (Some(u), Some(&a)) = (fallback.get_mut(vertex), self.a.get(vertex)) {
+                *u = 1.0 / a;
+            }
         }
 
         let mut zz = 0.0f32;
@@ -452,7 +464,7 @@ impl<const W: usize> Problem<W> {
                 .is_err()
             {
                 return Outcome {
-                    u: [0.0; W],
+                    u: fallback,
                     iterations,
                     end: End::Singular,
                 };
@@ -513,6 +525,7 @@ impl<const W: usize> Problem<W> {
                 }
 
                 // Step from u towards s until the first passive phase reaches zero.
+                let feasible_point = u;
                 let mut alpha = 1.0f32;
                 let mut leaving: Option<usize> = None;
                 for j in 0..k {
@@ -537,6 +550,16 @@ impl<const W: usize> Problem<W> {
                         u[j] = 0.0;
                         passive &= !bit(j);
                     }
+                }
+                // With the sum fixed at 1 some phase stays positive in exact arithmetic; in a
+                // badly conditioned problem rounding can zero them all. That point breaks the
+                // constraint: stop at the last feasible one instead.
+                if sum_to_one && passive & phase_bits(k) == 0 {
+                    return Outcome {
+                        u: feasible_point,
+                        iterations,
+                        end: End::Singular,
+                    };
                 }
 
                 if iterations >= cap {

@@ -1,6 +1,6 @@
 //! Cases found by the fuzz targets (`fuzz/`), each named after the failure it pins.
 
-use unmix::{Background, Error, FitOptions, Method, PreparedView, Shape};
+use unmix::{Background, Error, FitOptions, Method, PreparedView, Shape, Status};
 
 /// FCLS fixes a phase of norm about 1e31 at coefficient 1 while the spectrum is small: the
 /// residual norm (about 5e31) is representable, its square is not. The fit used to return
@@ -148,3 +148,43 @@ fn nnls_with_background_never_runs_past_a_cap_of_two() {
 
     assert!(most <= 2, "{most} iterations under a cap of 2");
 }
+
+/// A badly conditioned 17 x 4 library with a cubic background, and a spectrum of huge and
+/// tiny values (both as bit patterns, from the fuzzer). FCLS stepped towards a subproblem
+/// solution and rounding zeroed every phase at once; with no phase left the sum-to-one
+/// constraint was silently dropped and the fit came back `Converged` with all phases 0. It now
+/// stops at the last feasible point, as `Degenerate`.
+#[test]
+fn fcls_never_returns_with_every_phase_zeroed_by_rounding() {
+    let library: Vec<f32> = LIBRARY_BITS.iter().map(|&b| f32::from_bits(b)).collect();
+    let spectrum: Vec<f32> = SPECTRUM_BITS.iter().map(|&b| f32::from_bits(b)).collect();
+    let shape = Shape::new(17, 4, Background::Chebyshev { degree: 3 });
+    let mut storage = vec![0.0f32; shape.prepared_len()];
+    let mut scratch = vec![0.0f64; shape.prepare_scratch_len()];
+    let prepared = unmix::prepare(shape, &library, &mut storage, &mut scratch).unwrap();
+
+    let options = FitOptions::new(Method::Fcls).with_max_iterations(35);
+    let fit = prepared.fit(&spectrum, &options).unwrap();
+
+    let sum: f32 = fit.phases().iter().sum();
+    assert!((sum - 1.0).abs() <= 1e-3, "phases sum to {sum}: {fit:?}");
+    assert_eq!(fit.status(), Status::Degenerate);
+}
+
+const LIBRARY_BITS: [u32; 68] = [
+    0x0, 0xcc12717, 0xd94252b, 0x308676b6, 0xbf67df2c, 0x8d956164, 0x8c7b175a, 0xb02e3b40,
+    0x3e52e048, 0xcae3d3d, 0xcdc2cc2, 0xafe1dbf0, 0xbf004720, 0x8d9bdc98, 0x8d8fddd8, 0x302df1be,
+    0xbf4db8ea, 0x8d4615bf, 0xc26677a, 0x30068a0c, 0xbf68634e, 0x8d8e3180, 0xd2fe559, 0xb0310a30,
+    0xbee843fc, 0x8c6e8865, 0x8d1c1898, 0x2e8917ca, 0x3f6d812c, 0x8c52f185, 0xbfd686a, 0xb03068b9,
+    0xbe1dffd8, 0x8cf3a1d6, 0x8d4f4c76, 0xb003a141, 0x3f412454, 0xd32c0e6, 0xc93e421, 0xb085db5f,
+    0x3ecd9260, 0x8d18210a, 0x8cd9fc0f, 0x2fcf7424, 0x3eb19308, 0x8a925407, 0x8bf5fa63, 0xb018c551,
+    0xbe6c4020, 0xc69d7a7, 0xcd7b933, 0xafda7b3a, 0xbef21454, 0x8cd1c9c3, 0xd7f9a73, 0x2f8fd2a8,
+    0xbe84aab4, 0xbf4f3aa, 0xd25afb0, 0x30380403, 0x3f2fbbdc, 0xd7c1e69, 0xd8b2cb2, 0xafd29219,
+    0x3ea45f6c, 0xd121b0b, 0x8c3b2126, 0xafca5f09,
+];
+
+const SPECTRUM_BITS: [u32; 17] = [
+    0x51515151, 0x51515151, 0x51515151, 0x51515151, 0x19515151, 0x51296100, 0x51515151, 0x151,
+    0x5151517d, 0x515151, 0x1b3801da, 0xc8405201, 0x9029cc0e, 0x504d5413, 0xb8fc654c, 0x9500b1aa,
+    0x8aa4e8dd,
+];
