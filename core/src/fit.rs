@@ -18,6 +18,8 @@
 
 use crate::solve::{self, End, Matrix, Problem};
 
+mod interleaved;
+
 /// A vector of [`MAX_COLUMNS`] entries: the projection and the fitted coefficients.
 type Vector = [f32; MAX_COLUMNS];
 use crate::{Error, MAX_COLUMNS, MAX_PHASES, PreparedView};
@@ -256,7 +258,7 @@ impl PreparedView<'_> {
 
         let mut acc = [0.0f32; MAX_COLUMNS];
         let yy = project(self.q, c, spectrum, &mut acc);
-        if !yy.is_finite() || acc.iter().any(|v| !v.is_finite()) {
+        if !sums_finite(&acc, yy) {
             return Err(first_non_finite(spectrum));
         }
         z.copy_from_slice(acc.get(..c).unwrap_or(&[]));
@@ -269,31 +271,18 @@ impl PreparedView<'_> {
         options: &FitOptions,
         fitted: Option<&mut [f32]>,
     ) -> Result<Fit, Error> {
-        let shape = self.shape;
-        if shape.phases == 0 {
-            return Err(Error::NoPhases);
-        }
-        let n = shape.channels;
-        let c = shape.columns().min(MAX_COLUMNS);
-        let k = shape.phases.min(MAX_PHASES).min(c);
-        check_len(spectrum.len(), n)?;
+        let (c, k) = self.check_fit(spectrum.len(), options)?;
         if let Some(f) = &fitted {
-            check_len(f.len(), n)?;
-        }
-        if let Method::Ridge { lambda } = options.method
-            && !(lambda.is_finite() && lambda >= 0.0)
-        {
-            return Err(Error::InvalidLambda);
+            check_len(f.len(), self.shape.channels)?;
         }
 
         let mut z = [0.0f32; MAX_COLUMNS];
         let yy = project(self.q, c, spectrum, &mut z);
-        if !yy.is_finite() || z.iter().any(|v| !v.is_finite()) {
+        if !sums_finite(&z, yy) {
             return Err(first_non_finite(spectrum));
         }
 
-        let cap = options.max_iterations.unwrap_or(3 * c as u32);
-        let solution = Solution { z, yy, cap, c, k };
+        let solution = Solution::new(z, yy, c, k, options);
         match c {
             0..=4 => self.solve_and_finish::<S, 4>(spectrum, options, fitted, &solution),
             5..=8 => self.solve_and_finish::<S, 8>(spectrum, options, fitted, &solution),
@@ -311,6 +300,39 @@ impl PreparedView<'_> {
         fitted: Option<&mut [f32]>,
         solution: &Solution,
     ) -> Result<Fit, Error> {
+        let (mut fit, v) = self.solve_compressed::<W>(options, solution)?;
+        if options.chi2 || fitted.is_some() {
+            let chi2 = model_pass(self.q, solution.c.min(W), spectrum, &v, fitted);
+            self.set_chi2(&mut fit, options.chi2.then_some(chi2));
+        }
+        Ok(fit)
+    }
+
+    /// The checks every fit makes before its first pass; the column and phase counts.
+    fn check_fit(&self, channels: usize, options: &FitOptions) -> Result<(usize, usize), Error> {
+        let shape = self.shape;
+        if shape.phases == 0 {
+            return Err(Error::NoPhases);
+        }
+        check_len(channels, shape.channels)?;
+        if let Method::Ridge { lambda } = options.method
+            && !(lambda.is_finite() && lambda >= 0.0)
+        {
+            return Err(Error::InvalidLambda);
+        }
+        let c = shape.columns().min(MAX_COLUMNS);
+        Ok((c, shape.phases.min(MAX_PHASES).min(c)))
+    }
+
+    /// Solves the compressed problem in arrays `W` wide (`c <= W`): the fit without
+    /// chi-square, and `v = R u`, the model in the compressed coordinates (the residual
+    /// needs it, and the second pass reconstructs the fitted spectrum from it).
+    #[inline(always)]
+    fn solve_compressed<const W: usize>(
+        &self,
+        options: &FitOptions,
+        solution: &Solution,
+    ) -> Result<(Fit, [f32; W]), Error> {
         let (c, k) = (solution.c.min(W), solution.k.min(W));
         let mut problem = Problem::<W> {
             r: [[0.0; W]; W],
@@ -325,17 +347,16 @@ impl PreparedView<'_> {
         self.load_problem(&mut problem);
         let (u, iterations, end) = solve_method(&problem, options.method, solution.cap)?;
 
-        // `R u`, the fit in the compressed coordinates: the residual needs it, and the second
-        // pass (chi-square, fitted spectrum) reconstructs the model from it.
         let v = multiply_r(&problem.r, &u, c);
-        let mut fit = self.finish(&problem, &u, &v, solution.yy, iterations, end)?;
-        if options.chi2 || fitted.is_some() {
-            let chi2 = model_pass(self.q, c, spectrum, &v, fitted);
-            let dof = dof(self.shape.channels, &fit, self.shape.background.terms());
-            fit.chi2 = options.chi2.then_some(chi2);
-            fit.reduced_chi2 = options.chi2.then_some(per_dof(chi2, dof));
-        }
-        Ok(fit)
+        let fit = self.finish(&problem, &u, &v, solution.yy, iterations, end)?;
+        Ok((fit, v))
+    }
+
+    /// Stores the chi-square, when computed, and its value per degree of freedom.
+    fn set_chi2(&self, fit: &mut Fit, chi2: Option<f32>) {
+        let dof = dof(self.shape.channels, fit, self.shape.background.terms());
+        fit.chi2 = chi2;
+        fit.reduced_chi2 = chi2.map(|chi2| per_dof(chi2, dof));
     }
 }
 
@@ -346,6 +367,18 @@ struct Solution {
     cap: u32,
     c: usize,
     k: usize,
+}
+
+impl Solution {
+    fn new(z: Vector, yy: f32, c: usize, k: usize, options: &FitOptions) -> Self {
+        let cap = options.max_iterations.unwrap_or(3 * c as u32);
+        Solution { z, yy, cap, c, k }
+    }
+}
+
+/// Whether the first pass's sums are finite (else a sample is not, or they overflowed).
+fn sums_finite(z: &Vector, yy: f32) -> bool {
+    yy.is_finite() && z.iter().all(|v| v.is_finite())
 }
 
 impl PreparedView<'_> {
@@ -489,6 +522,18 @@ fn first_non_finite<S: Sample>(spectrum: &[S]) -> Error {
     }
 }
 
+/// [`first_non_finite`] for spectrum `lane` of a sample-interleaved block.
+fn first_non_finite_at<S: Sample, const B: usize>(block: &[[S; B]], lane: usize) -> Error {
+    let sample = |samples: &[S; B]| samples.get(lane).map_or(0.0, |s| s.to_f32());
+    match block
+        .iter()
+        .position(|samples| !sample(samples).is_finite())
+    {
+        Some(channel) => Error::NonFinite { channel },
+        None => Error::Overflow,
+    }
+}
+
 /// `R u` for the upper-triangular `R`.
 fn multiply_r<const W: usize>(r: &Matrix<W>, u: &[f32; W], c: usize) -> [f32; W] {
     let c = c.min(W);
@@ -538,27 +583,29 @@ fn model_fixed<S: Sample, const C: usize>(
         }
         f
     };
-    let term = |y: f32, f: f32| {
-        let d = y - f;
-        d * d / if y > 1.0 { y } else { 1.0 }
-    };
-
     let mut chi2 = 0.0f32;
     match fitted {
         Some(out) => {
             for ((row, &sample), slot) in rows.iter().zip(spectrum).zip(out) {
                 let f = model(row);
                 *slot = f;
-                chi2 += term(sample.to_f32(), f);
+                chi2 += chi2_term(sample.to_f32(), f);
             }
         }
         None => {
             for (row, &sample) in rows.iter().zip(spectrum) {
-                chi2 += term(sample.to_f32(), model(row));
+                chi2 += chi2_term(sample.to_f32(), model(row));
             }
         }
     }
     chi2
+}
+
+/// One channel's Poisson chi-square term, `(y - f)^2 / max(y, 1)`.
+#[inline(always)]
+fn chi2_term(y: f32, f: f32) -> f32 {
+    let d = y - f;
+    d * d / if y > 1.0 { y } else { 1.0 }
 }
 
 /// Degrees of freedom `n - m`, `m` = non-zero phases plus background terms.

@@ -1,8 +1,8 @@
 //! Proof by linking that the per-spectrum path cannot panic.
 //!
 //! The program loads a prepared library from bytes and fits a spectrum with every method,
-//! with every size and value hidden from the optimiser behind [`black_box`], exactly the calls
-//! the firmware makes per request. The panic handler calls `unmix_fit_path_can_panic`, which
+//! with every size and value hidden from the optimiser behind [`black_box`]: the calls the
+//! firmware makes per request, and the host's four-at-a-time `fit_interleaved`. The panic handler calls `unmix_fit_path_can_panic`, which
 //! no object defines: if any panic (bounds check, unwrap, arithmetic check) survives
 //! optimisation anywhere on this path, the link fails and names that symbol. The binary is
 //! never run; building it is the proof. It covers release builds (opt-level 3, fat LTO), the
@@ -29,18 +29,22 @@ fn main() -> ! {
     let mut counts = [0u16; CHANNELS];
     let mut samples = [0.0f32; CHANNELS];
     let mut fitted = [0.0f32; CHANNELS];
+    let mut block = [[0u16; 4]; CHANNELS];
     black_box(&mut counts);
     black_box(&mut samples);
+    black_box(&mut block);
 
     let channels = black_box(CHANNELS);
     let counts = counts.get(..channels).unwrap_or(&[]);
     let samples = samples.get(..channels).unwrap_or(&[]);
+    let block = block.get(..channels).unwrap_or(&[]);
 
     #[cfg(feature = "canary")]
     black_box(samples[black_box(CHANNELS)]);
 
     if let Ok(prepared) = PreparedView::from_bytes(bytes, &mut storage) {
         fit_every_way(&prepared, counts, samples, &mut fitted);
+        fit_interleaved_every_way(&prepared, block);
     }
 
     loop {
@@ -71,6 +75,20 @@ fn fit_every_way(prepared: &PreparedView<'_>, counts: &[u16], samples: &[f32], f
     let mut z = [0.0f32; unmix::MAX_COLUMNS];
     black_box(prepared.project(samples, &mut z).ok());
     black_box(prepared.library_id());
+}
+
+/// The host's batch entry point, four spectra at a time, with every method.
+fn fit_interleaved_every_way(prepared: &PreparedView<'_>, block: &[[u16; 4]]) {
+    for method in black_box([
+        Method::Lstsq,
+        Method::Ridge { lambda: 0.5 },
+        Method::Nnls,
+        Method::Fcls,
+    ]) {
+        let options = FitOptions::new(method).with_chi2(black_box(true));
+        let results = prepared.fit_interleaved(block, &options);
+        black_box(&results);
+    }
 }
 
 #[panic_handler]
