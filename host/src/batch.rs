@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::fitting::{FitSettings, PreparedLibrary, fit_spectrum};
+use crate::fitting::{
+    FitSettings, LANES, PreparedLibrary, check_against_library, fit_checked_lanes, fit_spectrum,
+};
 use crate::formats::{SpectraSource, Spectrum, SpectrumError};
 use crate::output::{CsvWriter, Table};
 
@@ -153,22 +155,47 @@ fn fit_part(
         first: None,
     };
 
+    // Spectra that pass the checks against the library are fitted LANES at a time (the same
+    // bits as one by one, faster), the few left over one by one.
+    let mut results: Vec<Option<Result<unmix::Fit, SpectrumError>>> = vec![None; items.len()];
+    let mut ready = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let result = item
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|s| fit_spectrum(prepared, settings, s).map(|fit| (s, fit)));
+        match item {
+            Ok(s) => match check_against_library(&prepared.library, s) {
+                Ok(()) => ready.push((i, s)),
+                Err(e) => results[i] = Some(Err(e)),
+            },
+            Err(e) => results[i] = Some(Err(e.clone())),
+        }
+    }
+    let mut block = Vec::new();
+    let mut groups = ready.chunks_exact(LANES);
+    for group in groups.by_ref() {
+        let spectra = std::array::from_fn(|lane| group[lane].1);
+        let fits = fit_checked_lanes(prepared, settings, spectra, &mut block);
+        for (&(i, _), fit) in group.iter().zip(fits) {
+            results[i] = Some(fit);
+        }
+    }
+    for &(i, spectrum) in groups.remainder() {
+        results[i] = Some(fit_spectrum(prepared, settings, spectrum));
+    }
+
+    for (i, (item, result)) in items.iter().zip(results).enumerate() {
         match result {
-            Ok((spectrum, fit)) => {
-                table.push_fit(&mut part.text, &spectrum.name, &fit);
+            Some(Ok(fit)) => {
+                let name = item.as_ref().map_or("", |spectrum| spectrum.name.as_str());
+                table.push_fit(&mut part.text, name, &fit);
                 if keep_first && part.first.is_none() {
                     part.first = Some((i, fit));
                 }
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 table.push_error(&mut part.text, &e.spectrum, &e.message);
                 part.errors.push(e);
             }
+            // Not reached: every item got its result above.
+            None => {}
         }
     }
     part
@@ -189,4 +216,59 @@ fn progress_bar(wanted: bool, total: Option<usize>) -> ProgressBar {
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style.progress_chars("=> "));
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fitting::MethodName;
+    use crate::formats::Place;
+    use crate::simulate::{Kind, synthetic_library};
+    use std::sync::Arc;
+    use unmix::Background;
+
+    /// Spectra fitted four at a time give the text of spectra fitted one by one, whatever
+    /// failures in between shift the groups of four and however many are left over.
+    #[test]
+    fn a_part_reads_exactly_like_its_spectra_fitted_one_by_one() {
+        let library = synthetic_library(Kind::Xrd, 64, 3, 9);
+        let prepared = PreparedLibrary::new(library, Background::Chebyshev { degree: 1 }).unwrap();
+        let table = Table::new(&prepared.library.names, 2);
+        let spectrum = |i: usize, channels: usize| Spectrum {
+            name: format!("s{i}"),
+            file: Arc::from("t.npy"),
+            place: Place::Row(i),
+            axis: None,
+            values: (0..channels)
+                .map(|c| ((c * 7 + i * 13) % 50) as f32 + 1.0)
+                .collect(),
+        };
+        let items: Vec<Result<Spectrum, SpectrumError>> = (0..15)
+            .map(|i| match i {
+                2 => Err(spectrum(i, 64).error("unreadable row")),
+                7 => Ok(spectrum(i, 63)),
+                _ => Ok(spectrum(i, 64)),
+            })
+            .collect();
+
+        for method in [MethodName::Nnls, MethodName::Fcls, MethodName::Lstsq] {
+            let settings = FitSettings::new(method, None, Some(1)).unwrap();
+            let part = fit_part(&prepared, &settings, &table, &items, true);
+
+            let mut expected = String::new();
+            for item in &items {
+                match item
+                    .as_ref()
+                    .map_err(Clone::clone)
+                    .and_then(|s| fit_spectrum(&prepared, &settings, s).map(|fit| (s, fit)))
+                {
+                    Ok((s, fit)) => table.push_fit(&mut expected, &s.name, &fit),
+                    Err(e) => table.push_error(&mut expected, &e.spectrum, &e.message),
+                }
+            }
+            assert_eq!(part.text, expected, "{method}");
+            assert_eq!(part.errors.len(), 2);
+            assert_eq!(part.first.map(|(i, _)| i), Some(0));
+        }
+    }
 }

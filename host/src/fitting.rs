@@ -253,6 +253,46 @@ pub fn fit_spectrum(
         .map_err(|e| spectrum.error(describe_fit_error(e)))
 }
 
+/// Spectra fitted together by [`fit_checked_lanes`].
+pub const LANES: usize = 4;
+
+/// Fits [`LANES`] spectra already checked against the library ([`check_against_library`])
+/// in one call of the kernel's [`PreparedView::fit_interleaved`]: each result has the bits
+/// [`fit_spectrum`] gives, and the passes over the library cost about half as much on a
+/// desktop processor. `block` is scratch space for the interleaved samples.
+pub fn fit_checked_lanes(
+    prepared: &PreparedLibrary,
+    settings: &FitSettings,
+    spectra: [&Spectrum; LANES],
+    block: &mut Vec<[f32; LANES]>,
+) -> [Result<unmix::Fit, SpectrumError>; LANES] {
+    interleave(spectra.map(|s| s.values.as_slice()), block);
+
+    let fits = prepared.view().fit_interleaved(block, &settings.options());
+    std::array::from_fn(|lane| fits[lane].map_err(|e| spectra[lane].error(describe_fit_error(e))))
+}
+
+/// Writes `block[i][lane] = spectra[lane][i]` for the shortest spectrum's length, four
+/// channels at a time: four 4 x 4 tiles that the compiler transposes in vector registers.
+fn interleave(spectra: [&[f32]; LANES], block: &mut Vec<[f32; LANES]>) {
+    let n = spectra.iter().map(|s| s.len()).min().unwrap_or(0);
+    block.clear();
+    block.resize(n, [0.0; LANES]);
+
+    let [a, b, c, d] = spectra.map(|s| s.get(..n).unwrap_or(&[]).as_chunks::<4>());
+    let (tiles, rest) = block.as_chunks_mut::<4>();
+    let sources = a.0.iter().zip(b.0).zip(c.0.iter().zip(d.0));
+    for (tile, ((a, b), (c, d))) in tiles.iter_mut().zip(sources) {
+        for i in 0..4 {
+            tile[i] = [a[i], b[i], c[i], d[i]];
+        }
+    }
+    let tails = a.1.iter().zip(b.1).zip(c.1.iter().zip(d.1));
+    for (row, ((&a, &b), (&c, &d))) in rest.iter_mut().zip(tails) {
+        *row = [a, b, c, d];
+    }
+}
+
 /// The kernel's per-spectrum error in the spectrum's terms.
 pub fn describe_fit_error(error: Error) -> String {
     match error {
