@@ -26,7 +26,8 @@
 //!    `Nnls` or `Fcls`. The result is a `Copy` [`Fit`]: coefficients in original units,
 //!    fractions, standard errors, residual norm, iterations, support and [`Status`];
 //!    optionally a Poisson chi-square, and with [`PreparedView::fit_with_model`] the fitted
-//!    spectrum.
+//!    spectrum. On a desktop processor, [`PreparedView::fit_interleaved`] fits several
+//!    spectra per call with the same bits, faster.
 //!
 //! ```
 //! use unmix::{Background, FitOptions, Method, Shape};

@@ -8,7 +8,9 @@
 //!    values in eight independent sums (single thread, no allocation per spectrum);
 //! 2. the host's reader alone: every spectrum through `formats::read_spectra`, nothing fitted;
 //! 3. the kernel alone: NNLS of every spectrum held in memory, on all cores (what the
-//!    pipeline would cost if reading and writing were free);
+//!    pipeline would cost if reading and writing were free), one spectrum per call
+//!    (`PreparedView::fit`, as the firmware fits) and four interleaved per call
+//!    (`PreparedView::fit_interleaved`, as `unmix fit` does);
 //! 4. the full pipeline: the release `unmix fit --method nnls` binary writing the result CSV,
 //!    with the default Poisson chi-square and with `--no-chi2`.
 //!
@@ -55,21 +57,23 @@ fn main() {
     let _ = floor(&d.join("spectra.npy"));
     let floor_s = best_of(3, || floor(&d.join("spectra.npy")));
     let reader_s = best_of(3, || reader(&d.join("spectra.npy"), spectra));
-    let (kernel_s, kernel_chi2_s) = kernel_only(d);
+    let [kernel_s, kernel_chi2_s, four_s, four_chi2_s] = kernel_only(d);
     let fit_s = best_of(3, || fit(d, &[]));
     let fast_s = best_of(3, || fit(d, &["--no-chi2"]));
 
     let rows = [
         ("read floor (8 MiB blocks, sum)", floor_s),
         ("host reader, no fit", reader_s),
-        ("kernel only, in memory, no chi2", kernel_s),
-        ("kernel only, in memory, chi2", kernel_chi2_s),
+        ("kernel, in memory, 1 per call, no chi2", kernel_s),
+        ("kernel, in memory, 1 per call, chi2", kernel_chi2_s),
+        ("kernel, in memory, 4 per call, no chi2", four_s),
+        ("kernel, in memory, 4 per call, chi2", four_chi2_s),
         ("unmix fit --method nnls", fit_s),
         ("unmix fit --no-chi2", fast_s),
     ];
     for (what, seconds) in rows {
         let rate = spectra as f64 / seconds;
-        println!("{what:<32} {seconds:7.3} s  {rate:>10.0} spectra/s");
+        println!("{what:<40} {seconds:7.3} s  {rate:>10.0} spectra/s");
     }
     println!(
         "pipeline / floor: {:.2}x ({:.2}x without the chi-square)",
@@ -152,28 +156,58 @@ fn reader(path: &Path, spectra: usize) -> f64 {
 
 /// The kernel's NNLS alone on all spectra held in memory, on all cores (rayon): what the
 /// pipeline would cost with free reading and writing. Returns (without, with) chi-square.
-fn kernel_only(d: &Path) -> (f64, f64) {
+/// Seconds for NNLS of every spectrum held in memory, on all cores: one spectrum per kernel
+/// call and four interleaved per call, each without and with the chi-square.
+fn kernel_only(d: &Path) -> [f64; 4] {
     let library = formats::read_library(d.join("library.csv")).expect("library");
     let prepared = PreparedLibrary::new(library, unmix::Background::None).expect("prepares");
     let spectra: Vec<Vec<f32>> = formats::read_spectra(d.join("spectra.npy"))
         .expect("spectra")
         .map(|s| s.expect("a good spectrum").values)
         .collect();
+    let blocks: Vec<Vec<[f32; 4]>> = spectra
+        .chunks_exact(4)
+        .map(|four| {
+            (0..CHANNELS)
+                .map(|i| std::array::from_fn(|b| four[b][i]))
+                .collect()
+        })
+        .collect();
 
-    let run = |chi2: bool| {
-        let view = prepared.view();
-        let options = unmix::FitOptions::new(unmix::Method::Nnls).with_chi2(chi2);
+    let view = prepared.view();
+    let options = |chi2| unmix::FitOptions::new(unmix::Method::Nnls).with_chi2(chi2);
+    let one = |chi2: bool| {
         best_of(3, || {
             let start = Instant::now();
             let sum: f32 = spectra
                 .par_iter()
-                .map(|y| view.fit(y, &options).map_or(0.0, |f| f.residual_norm()))
+                .map(|y| {
+                    view.fit(y, &options(chi2))
+                        .map_or(0.0, |f| f.residual_norm())
+                })
                 .sum();
             std::hint::black_box(sum);
             start.elapsed().as_secs_f64()
         })
     };
-    (run(false), run(true))
+    let four = |chi2: bool| {
+        best_of(3, || {
+            let start = Instant::now();
+            let sum: f32 = blocks
+                .par_iter()
+                .map(|block| {
+                    let fits = view.fit_interleaved(block, &options(chi2));
+                    fits.iter()
+                        .flatten()
+                        .map(|f| f.residual_norm())
+                        .sum::<f32>()
+                })
+                .sum();
+            std::hint::black_box(sum);
+            start.elapsed().as_secs_f64()
+        })
+    };
+    [one(false), one(true), four(false), four(true)]
 }
 
 fn fit(d: &Path, extra: &[&str]) -> f64 {
