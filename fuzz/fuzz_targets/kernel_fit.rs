@@ -5,7 +5,8 @@
 //! true fault; a prepared library survives its byte format; the iteration cap holds; a fit
 //! that returns `Ok` has finite coefficients and, for NNLS and FCLS, feasible ones; a
 //! converged fit has finite fractions, residual and standard errors (`+inf` only with no
-//! degrees of freedom, as documented); `fit_with_model` gives the bits of `fit`.
+//! degrees of freedom, as documented); `fit_with_model` and each lane of `fit_interleaved`
+//! give the bits of `fit`.
 
 #![no_main]
 
@@ -144,8 +145,20 @@ fn fit_every_way(input: &mut Input, prepared: &PreparedView<'_>, spectrum: &[f32
 
         if spectrum.len() == shape.channels {
             let modelled = prepared.fit_with_model(spectrum, &options, &mut model);
-            same_result(&plain, &modelled);
+            same_result(&plain, &modelled, "fit_with_model");
         }
+
+        // Two lanes, the spectrum and its half, interleaved: each lane has the bits of
+        // its spectrum fitted alone (a wrong length fails both lanes alike).
+        let halved: Vec<f32> = spectrum.iter().map(|&y| 0.5 * y).collect();
+        let block: Vec<[f32; 2]> = spectrum
+            .iter()
+            .zip(&halved)
+            .map(|(&a, &b)| [a, b])
+            .collect();
+        let [first, second] = prepared.fit_interleaved(&block, &options);
+        same_result(&plain, &first, "fit_interleaved");
+        same_result(&prepared.fit(&halved, &options), &second, "fit_interleaved");
     }
 }
 
@@ -256,7 +269,8 @@ fn check_fit_error(error: Error, options: FitOptions, shape: Shape, y: &[f32]) {
 }
 
 /// Both results carry the same bits (or the same error).
-fn same_result(a: &Result<Fit, Error>, b: &Result<Fit, Error>) {
+/// `a` from `fit`, `b` the same fit through `what`: the same bits or the same error.
+fn same_result(a: &Result<Fit, Error>, b: &Result<Fit, Error>, what: &str) {
     match (a, b) {
         (Ok(a), Ok(b)) => {
             let bits = |fit: &Fit| {
@@ -268,7 +282,7 @@ fn same_result(a: &Result<Fit, Error>, b: &Result<Fit, Error>) {
                 all.extend([fit.iterations(), fit.support()]);
                 (all, fit.status())
             };
-            assert_eq!(bits(a), bits(b), "fit_with_model changed the fit");
+            assert_eq!(bits(a), bits(b), "{what} changed the fit");
         }
         (a, b) => assert_eq!(a.as_ref().err(), b.as_ref().err()),
     }

@@ -141,11 +141,14 @@ impl<'b, T: Read + Write> Client<'b, T> {
         &mut self.stream
     }
 
-    /// Sends `request` without waiting for the reply.
+    /// Sends `request` without waiting for the reply, after a `0x00`: that delimiter closes
+    /// whatever partial frame line noise left in the device's decoder, so noise between
+    /// requests costs no request; the decoder skips the empty frame it makes.
     ///
     /// # Errors
     /// See [`write_frame`].
     pub fn send(&mut self, request: &Request<'_>) -> Result<(), LinkError<T::Error>> {
+        self.stream.write_all(&[0]).map_err(LinkError::Io)?;
         write_frame(&mut self.stream, request, self.tx)
     }
 
