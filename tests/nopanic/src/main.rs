@@ -2,11 +2,11 @@
 //!
 //! The program loads a prepared library from bytes and fits a spectrum with every method,
 //! with every size and value hidden from the optimiser behind [`black_box`]: the calls the
-//! firmware makes per request, and the host's four-at-a-time `fit_interleaved`. The panic handler calls `unmix_fit_path_can_panic`, which
-//! no object defines: if any panic (bounds check, unwrap, arithmetic check) survives
-//! optimisation anywhere on this path, the link fails and names that symbol. The binary is
-//! never run; building it is the proof. It covers release builds (opt-level 3, fat LTO), the
-//! profile the firmware ships with.
+//! firmware makes per request, and the host's four-at-a-time `fit_interleaved`. The panic
+//! handler calls `unmix_fit_path_can_panic`, which no object defines: if any panic (bounds
+//! check, unwrap, arithmetic check) survives optimisation anywhere on this path, the link
+//! fails and names that symbol. The binary is never run; building it is the proof. It covers
+//! release builds (opt-level 3, fat LTO), the profile the firmware ships with.
 
 #![no_std]
 #![no_main]
