@@ -293,6 +293,9 @@ impl PreparedView<'_> {
     }
 
     /// Solves the compressed problem in arrays `W` wide (`c <= W`) and builds the result.
+    /// Kept out of line: inlined into its callers, the five widths swell every caller (the
+    /// Cortex-M0 golden runner no longer fit in its 256 KiB of flash).
+    #[inline(never)]
     fn solve_and_finish<S: Sample, const W: usize>(
         &self,
         spectrum: &[S],
