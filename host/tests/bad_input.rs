@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{Run, Table, unmix};
+use common::{Run, Table, npy_preamble, unmix};
 
 const CHANNELS: usize = 100;
 
@@ -215,15 +215,7 @@ fn npy_length_mismatch_and_truncation_keep_the_earlier_rows() {
     let dir = setup();
     let d = dir.path();
     let npy = |name: &str, rows: usize, channels: usize, keep_bytes: Option<usize>| {
-        let mut header =
-            format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {channels}), }}");
-        while (11 + header.len()) % 64 != 0 {
-            header.push(' ');
-        }
-        header.push('\n');
-        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-        bytes.extend((header.len() as u16).to_le_bytes());
-        bytes.extend(header.as_bytes());
+        let mut bytes = npy_preamble("<f4", false, &format!("({rows}, {channels})"));
         for _ in 0..rows {
             for i in 0..channels {
                 bytes.extend((mixture(i) as f32).to_le_bytes());

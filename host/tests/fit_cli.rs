@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{Table, unmix, unmix_ok};
+use common::{Table, npy_preamble, unmix, unmix_ok};
 use unmix::{Background, FitOptions, Method, PreparedView, Shape};
 use unmix_host::formats::{self, Library};
 
@@ -362,8 +362,7 @@ fn every_spectra_format_gives_the_same_fits() {
     assert_eq!(fit("one.npy"), reference[..1], "a one-row .npy file");
 }
 
-/// Writes a 2-D `.npy` (version 1.0) by hand, so the reader is checked against the format
-/// itself rather than against the writer it shares a crate with.
+/// Writes a 2-D `.npy` (version 1.0) by hand ([`npy_preamble`]).
 fn write_npy(
     path: &Path,
     rows: &[Vec<f32>],
@@ -372,17 +371,7 @@ fn write_npy(
     f: &dyn Fn(f32) -> Vec<u8>,
 ) {
     let (m, n) = (rows.len(), rows[0].len());
-    let order = if fortran { "True" } else { "False" };
-    let mut header =
-        format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': ({m}, {n}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
+    let mut bytes = npy_preamble(descr, fortran, &format!("({m}, {n})"));
     if fortran {
         for i in 0..n {
             for row in rows {

@@ -1,20 +1,14 @@
 //! Cases found by fuzzing the readers (`fuzz/`, target `host_readers`), each named after the
 //! failure it pins.
 
+mod common;
+
+use common::npy_preamble;
 use unmix_host::formats::read_spectra;
 
-/// A version-1 `.npy` file: magic, header padded to a multiple of 64 bytes, then `data`.
+/// A version-1 `.npy` file of `float32` values: the preamble, then `data`.
 fn npy(shape: &str, fortran: bool, data: &[u8]) -> Vec<u8> {
-    let order = if fortran { "True" } else { "False" };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': {order}, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
+    let mut bytes = npy_preamble("<f4", fortran, shape);
     bytes.extend(data);
     bytes
 }

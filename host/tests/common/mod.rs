@@ -86,3 +86,21 @@ impl Table {
             .unwrap_or_else(|_| panic!("{name} = {cell:?} is not a number"))
     }
 }
+
+/// The start of a version-1 `.npy` file written by hand (so the reader is checked against the
+/// format itself, not the writer it shares a crate with): magic, version, header length and
+/// the header dict, padded with spaces to a multiple of 64 bytes. The data follows.
+pub fn npy_preamble(descr: &str, fortran: bool, shape: &str) -> Vec<u8> {
+    let order = if fortran { "True" } else { "False" };
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes
+}
