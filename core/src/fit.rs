@@ -519,19 +519,20 @@ fn project_fixed<S: Sample, const C: usize>(q: &[f32], spectrum: &[S], z: &mut V
 /// The error for a spectrum whose sums are not finite: the first non-finite sample, or an
 /// overflow of finite samples.
 fn first_non_finite<S: Sample>(spectrum: &[S]) -> Error {
-    match spectrum.iter().position(|s| !s.to_f32().is_finite()) {
-        Some(channel) => Error::NonFinite { channel },
-        None => Error::Overflow,
-    }
+    non_finite_among(spectrum.iter().map(|s| s.to_f32()))
 }
 
 /// [`first_non_finite`] for spectrum `lane` of a sample-interleaved block.
 fn first_non_finite_at<S: Sample, const B: usize>(block: &[[S; B]], lane: usize) -> Error {
-    let sample = |samples: &[S; B]| samples.get(lane).map_or(0.0, |s| s.to_f32());
-    match block
-        .iter()
-        .position(|samples| !sample(samples).is_finite())
-    {
+    non_finite_among(
+        block
+            .iter()
+            .map(|samples| samples.get(lane).map_or(0.0, |s| s.to_f32())),
+    )
+}
+
+fn non_finite_among(mut samples: impl Iterator<Item = f32>) -> Error {
+    match samples.position(|y| !y.is_finite()) {
         Some(channel) => Error::NonFinite { channel },
         None => Error::Overflow,
     }

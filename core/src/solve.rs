@@ -426,15 +426,9 @@ impl<const W: usize> Problem<W> {
         for j in k..c {
             passive |= bit(j);
         }
-        // With the sum fixed at 1, the vertex `u_v = 1 / a_v` is the feasible point to fall
-        // back on until a subproblem has been solved.
-        let mut fallback = [0.0f32; W];
-        if sum_to_one {
-            let vertex = self.start_vertex();
-            passive |= bit(vertex);
-            if let (Some(u), Some(&a)) = (fallback.get_mut(vertex), self.a.get(vertex)) {
-                *u = 1.0 / a;
-            }
+        let vertex = sum_to_one.then(|| self.start_vertex());
+        if let Some(v) = vertex {
+            passive |= bit(v);
         }
 
         let mut zz = 0.0f32;
@@ -463,8 +457,16 @@ impl<const W: usize> Problem<W> {
                 .solve_passive(passive, sum_to_one, &mut work, &mut u)
                 .is_err()
             {
+                // With the sum fixed at 1 the start vertex `u_v = 1 / a_v` is feasible; without
+                // it, zero is.
+                let mut feasible = [0.0f32; W];
+                if let Some(v) = vertex
+                    && let (Some(u), Some(&a)) = (feasible.get_mut(v), self.a.get(v))
+                {
+                    *u = 1.0 / a;
+                }
                 return Outcome {
-                    u: fallback,
+                    u: feasible,
                     iterations,
                     end: End::Singular,
                 };
