@@ -2,6 +2,14 @@
 
 use unmix::{Background, Error, FitOptions, Method, PreparedView, Shape, Status};
 
+/// `library` prepared for `shape`, as stored values.
+fn prepared_storage(shape: Shape, library: &[f32]) -> Result<Vec<f32>, Error> {
+    let mut storage = vec![0.0f32; shape.prepared_len()];
+    let mut scratch = vec![0.0f64; shape.prepare_scratch_len()];
+    unmix::prepare(shape, library, &mut storage, &mut scratch)?;
+    Ok(storage)
+}
+
 /// FCLS fixes a phase of norm about 1e31 at coefficient 1 while the spectrum is small: the
 /// residual norm (about 5e31) is representable, its square is not. The fit used to return
 /// `Converged` with an infinite residual norm and infinite standard errors; an overflow of
@@ -11,9 +19,8 @@ fn fcls_residual_whose_square_overflows_is_an_overflow_error() {
     let n = 33;
     let library: Vec<f32> = (0..n).map(|i| 1e30 * (i + 1) as f32).collect();
     let shape = Shape::new(n, 1, Background::Chebyshev { degree: 0 });
-    let mut storage = vec![0.0f32; shape.prepared_len()];
-    let mut scratch = vec![0.0f64; shape.prepare_scratch_len()];
-    let prepared = unmix::prepare(shape, &library, &mut storage, &mut scratch).unwrap();
+    let storage = prepared_storage(shape, &library).unwrap();
+    let prepared = PreparedView::new(shape, &storage).unwrap();
 
     let spectrum = vec![1.0f32; n];
     let fit = prepared.fit(&spectrum, &FitOptions::new(Method::Fcls));
@@ -28,9 +35,8 @@ fn nnls_on_the_same_library_keeps_a_finite_residual() {
     let n = 33;
     let library: Vec<f32> = (0..n).map(|i| 1e30 * (i + 1) as f32).collect();
     let shape = Shape::new(n, 1, Background::Chebyshev { degree: 0 });
-    let mut storage = vec![0.0f32; shape.prepared_len()];
-    let mut scratch = vec![0.0f64; shape.prepare_scratch_len()];
-    let prepared = unmix::prepare(shape, &library, &mut storage, &mut scratch).unwrap();
+    let storage = prepared_storage(shape, &library).unwrap();
+    let prepared = PreparedView::new(shape, &storage).unwrap();
 
     let spectrum = vec![1.0f32; n];
     let fit = prepared
@@ -55,9 +61,7 @@ fn loaded_r_diagonal_below_the_rank_tolerance_is_refused() {
         1.0f32, 0.0, 2.0, 0.5, 1.0, 1.0, 0.0, 2.0, 0.5, 1.0, 0.0, 0.5,
     ];
     let shape = Shape::new(6, 2, Background::None);
-    let mut storage = vec![0.0f32; shape.prepared_len()];
-    let mut scratch = vec![0.0f64; shape.prepare_scratch_len()];
-    unmix::prepare(shape, &library, &mut storage, &mut scratch).unwrap();
+    let mut storage = prepared_storage(shape, &library).unwrap();
 
     let (n, c) = (shape.channels, shape.columns());
     let diagonal_1 = n * c + c + 1;
@@ -74,9 +78,7 @@ fn r_diagonal_at_the_rank_tolerance_loads() {
         1.0f32, 0.0, 2.0, 0.5, 1.0, 1.0, 0.0, 2.0, 0.5, 1.0, 0.0, 0.5,
     ];
     let shape = Shape::new(6, 2, Background::None);
-    let mut storage = vec![0.0f32; shape.prepared_len()];
-    let mut scratch = vec![0.0f64; shape.prepare_scratch_len()];
-    unmix::prepare(shape, &library, &mut storage, &mut scratch).unwrap();
+    let mut storage = prepared_storage(shape, &library).unwrap();
 
     let (n, c) = (shape.channels, shape.columns());
     storage[n * c + c + 1] = unmix::RANK_TOLERANCE as f32;
@@ -92,10 +94,7 @@ fn r_diagonal_at_the_rank_tolerance_loads() {
 fn prepare_refuses_a_library_its_byte_format_cannot_hold() {
     let library = [1e-38f32, 1.0, 1e-38, 1.0, 0.0, 0.1];
     let shape = Shape::new(3, 2, Background::None);
-    let mut storage = vec![0.0f32; shape.prepared_len()];
-    let mut scratch = vec![0.0f64; shape.prepare_scratch_len()];
-
-    let prepared = unmix::prepare(shape, &library, &mut storage, &mut scratch).map(|_| ());
+    let prepared = prepared_storage(shape, &library).map(|_| ());
 
     assert_eq!(prepared, Err(Error::Overflow));
 }
@@ -106,9 +105,8 @@ fn prepare_refuses_a_library_its_byte_format_cannot_hold() {
 fn a_prepared_library_round_trips_through_its_bytes() {
     let library = [1e-30f32, 1.0, 1e-30, 1.0, 0.0, 0.1];
     let shape = Shape::new(3, 2, Background::None);
-    let mut storage = vec![0.0f32; shape.prepared_len()];
-    let mut scratch = vec![0.0f64; shape.prepare_scratch_len()];
-    let prepared = unmix::prepare(shape, &library, &mut storage, &mut scratch).unwrap();
+    let storage = prepared_storage(shape, &library).unwrap();
+    let prepared = PreparedView::new(shape, &storage).unwrap();
 
     let mut bytes = vec![0u8; prepared.bytes_len()];
     prepared.to_bytes(&mut bytes).unwrap();
@@ -159,9 +157,8 @@ fn fcls_never_returns_with_every_phase_zeroed_by_rounding() {
     let library: Vec<f32> = LIBRARY_BITS.iter().map(|&b| f32::from_bits(b)).collect();
     let spectrum: Vec<f32> = SPECTRUM_BITS.iter().map(|&b| f32::from_bits(b)).collect();
     let shape = Shape::new(17, 4, Background::Chebyshev { degree: 3 });
-    let mut storage = vec![0.0f32; shape.prepared_len()];
-    let mut scratch = vec![0.0f64; shape.prepare_scratch_len()];
-    let prepared = unmix::prepare(shape, &library, &mut storage, &mut scratch).unwrap();
+    let storage = prepared_storage(shape, &library).unwrap();
+    let prepared = PreparedView::new(shape, &storage).unwrap();
 
     let options = FitOptions::new(Method::Fcls).with_max_iterations(35);
     let fit = prepared.fit(&spectrum, &options).unwrap();
