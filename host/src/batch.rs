@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::fitting::{
-    FitSettings, LANES, PreparedLibrary, check_against_library, fit_checked_lanes, fit_spectrum,
+    FitSettings, LANES, PreparedLibrary, check_against_library, fit_checked, fit_checked_lanes,
 };
 use crate::formats::{SpectraSource, Spectrum, SpectrumError};
 use crate::output::{CsvWriter, Table};
@@ -178,7 +178,7 @@ fn fit_part(
         }
     }
     for &(i, spectrum) in groups.remainder() {
-        results[i] = Some(fit_spectrum(prepared, settings, spectrum));
+        results[i] = Some(fit_checked(prepared, settings, spectrum));
     }
 
     for (i, (item, result)) in items.iter().zip(results).enumerate() {
@@ -221,7 +221,7 @@ fn progress_bar(wanted: bool, total: Option<usize>) -> ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fitting::MethodName;
+    use crate::fitting::{MethodName, fit_spectrum};
     use crate::formats::Place;
     use crate::simulate::{Kind, synthetic_library};
     use std::sync::Arc;

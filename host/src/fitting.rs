@@ -246,7 +246,18 @@ pub fn fit_spectrum(
     spectrum: &Spectrum,
 ) -> Result<unmix::Fit, SpectrumError> {
     check_against_library(&prepared.library, spectrum)?;
+    fit_checked(prepared, settings, spectrum)
+}
 
+/// Fits one spectrum already checked against the library ([`check_against_library`]).
+///
+/// # Errors
+/// A [`SpectrumError`] for a non-finite sample (naming the channel) or another kernel error.
+pub fn fit_checked(
+    prepared: &PreparedLibrary,
+    settings: &FitSettings,
+    spectrum: &Spectrum,
+) -> Result<unmix::Fit, SpectrumError> {
     prepared
         .view()
         .fit(&spectrum.values, &settings.options())
