@@ -47,6 +47,16 @@ impl Library {
         }
     }
 
+    /// The firmware's built-in library (the same generator, shape and seed), prepared here.
+    pub(crate) fn builtin() -> Self {
+        Library::synthetic(
+            synthetic::CHANNELS,
+            synthetic::PHASES,
+            Background::None,
+            synthetic::SEED,
+        )
+    }
+
     pub(crate) fn view(&self) -> PreparedView<'_> {
         PreparedView::new(self.shape, &self.storage).expect("prepared storage is valid")
     }
@@ -158,12 +168,7 @@ fn fit_both(
 /// `cargo xtask run`: simulated detector frames streamed into the emulated microcontroller,
 /// the fractions shown as they come back, each checked against the host's bits.
 pub fn live(elf: &Path) -> Result<(), String> {
-    let builtin = Library::synthetic(
-        synthetic::CHANNELS,
-        synthetic::PHASES,
-        Background::None,
-        synthetic::SEED,
-    );
+    let builtin = Library::builtin();
     let mut device = Device::qemu(elf, &[]).map_err(|e| e.to_string())?;
     let info = device.info().map_err(|e| e.to_string())?;
     println!(
@@ -237,12 +242,7 @@ pub fn check_identical(elf: &Path) -> Result<u64, String> {
     let mut device = Device::qemu(elf, &[]).map_err(|e| e.to_string())?;
     let mut checked = 0u64;
 
-    let builtin = Library::synthetic(
-        synthetic::CHANNELS,
-        synthetic::PHASES,
-        Background::None,
-        synthetic::SEED,
-    );
+    let builtin = Library::builtin();
     let loaded = device.use_builtin().map_err(|e| e.to_string())?;
     if loaded.id != builtin.view().library_id() {
         return Err("built-in library id differs from the host's".into());
@@ -311,12 +311,7 @@ pub fn check_identical(elf: &Path) -> Result<u64, String> {
 pub fn check_bad_input(elf: &Path) -> Result<u64, String> {
     let mut device = Device::qemu(elf, &[]).map_err(|e| e.to_string())?;
     let info = device.info().map_err(|e| e.to_string())?;
-    let builtin = Library::synthetic(
-        synthetic::CHANNELS,
-        synthetic::PHASES,
-        Background::None,
-        synthetic::SEED,
-    );
+    let builtin = Library::builtin();
     let nnls = settings(MethodName::Nnls, None);
     let mut rng = synthetic::Lcg(99);
     let mut checks = 0u64;
@@ -504,12 +499,7 @@ pub fn check_bad_input(elf: &Path) -> Result<u64, String> {
 /// `cargo xtask bench`: instructions per fit for each method on the built-in library
 /// (2048 channels x 8 phases) under `-icount shift=0,sleep=off`, beside the bare pass.
 pub fn bench(elf: &Path) -> Result<(), String> {
-    let builtin = Library::synthetic(
-        synthetic::CHANNELS,
-        synthetic::PHASES,
-        Background::None,
-        synthetic::SEED,
-    );
+    let builtin = Library::builtin();
     let mut device = Device::qemu(elf, &[]).map_err(|e| e.to_string())?;
     device.use_builtin().map_err(|e| e.to_string())?;
 
@@ -704,12 +694,7 @@ mod tests {
 
     #[test]
     fn the_built_in_library_prepares_and_has_the_firmware_shape() {
-        let library = Library::synthetic(
-            synthetic::CHANNELS,
-            synthetic::PHASES,
-            Background::None,
-            synthetic::SEED,
-        );
+        let library = Library::builtin();
         assert_eq!(library.shape.channels, 2048);
         assert_eq!(library.shape.columns(), 8);
         assert_eq!(library.bytes().len(), library.shape.bytes_len());

@@ -324,6 +324,11 @@ impl Injector {
         ((self.rng.next_unit() * n as f64) as usize).min(n.saturating_sub(1))
     }
 
+    /// Where to cut a frame of `len` bytes: after its first byte, before its delimiter.
+    fn cut_point(&mut self, len: usize) -> usize {
+        1 + self.below(len - 2)
+    }
+
     fn chance(&mut self, p: f64) -> bool {
         self.rng.next_unit() < p
     }
@@ -571,7 +576,7 @@ impl Run<'_> {
                         self.wire.push(&damaged, Tag::Fault(fault))?;
                     }
                     Fault::CutClosed | Fault::CutMerged => {
-                        let cut = 1 + self.faults.below(bytes.len() - 2);
+                        let cut = self.faults.cut_point(bytes.len());
                         let mut part = bytes[..cut].to_vec();
                         if fault == Fault::CutClosed {
                             part.push(0);
@@ -592,9 +597,7 @@ impl Run<'_> {
                     }
                 }
             }
-            self.send_info()?;
-            self.wire.flush(&mut self.device)?;
-            self.settle()?;
+            self.end_round()?;
         }
         Ok(())
     }
@@ -612,7 +615,7 @@ impl Run<'_> {
             let (bytes, index) = self.next_fit()?;
             match fault {
                 Fault::LeftMidFrame => {
-                    let cut = 1 + self.faults.below(bytes.len() - 2);
+                    let cut = self.faults.cut_point(bytes.len());
                     self.wire.push(&bytes[..cut], Tag::Fault(fault))?;
                 }
                 Fault::LeftBeforeReply | Fault::LeftAway => self.send_intact(&bytes, index)?,
@@ -621,7 +624,7 @@ impl Run<'_> {
                     self.send_info()?;
                     self.wire.flush(&mut self.device)?;
                     std::thread::sleep(Duration::from_millis(300));
-                    let cut = 1 + self.faults.below(bytes.len() - 2);
+                    let cut = self.faults.cut_point(bytes.len());
                     self.wire.push(&bytes[..cut], Tag::Fault(fault))?;
                 }
             }
@@ -640,9 +643,7 @@ impl Run<'_> {
             self.wire.push(&[0], Tag::Fault(fault))?;
             let (bytes, index) = self.next_fit()?;
             self.send_intact(&bytes, index)?;
-            self.send_info()?;
-            self.wire.flush(&mut self.device)?;
-            self.settle()?;
+            self.end_round()?;
         }
         Ok(())
     }
@@ -653,6 +654,11 @@ impl Run<'_> {
             let (bytes, index) = self.next_fit()?;
             self.send_intact(&bytes, index)?;
         }
+        self.end_round()
+    }
+
+    /// Ends a round with an information request, sends it all and reads every reply owed.
+    fn end_round(&mut self) -> Result<(), String> {
         self.send_info()?;
         self.wire.flush(&mut self.device)?;
         self.settle()

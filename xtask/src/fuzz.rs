@@ -77,11 +77,7 @@ pub fn run_all(budget: Budget) -> Result<u64, String> {
     let bin_dir = dir.join("target").join(host_triple()?).join("release");
     for (target, bounded_runs) in TARGETS {
         let started = Instant::now();
-        let limit = match budget {
-            Budget::Bounded => Limit::Runs(bounded_runs),
-            Budget::Seconds(seconds) => Limit::Seconds(seconds),
-        };
-        let executions = run_one(&dir, &bin_dir, target, limit)?;
+        let executions = run_one(&dir, &bin_dir, target, budget, bounded_runs)?;
         println!(
             "{target}: {executions} executions in {:.0} s{}, no failure",
             started.elapsed().as_secs_f64(),
@@ -155,18 +151,18 @@ fn cargo_fuzz(build: &Build, dir: &Path) -> Command {
     command
 }
 
-/// One target's run: a fixed count of inputs from [`BOUNDED_SEED`], or a time.
-enum Limit {
-    Runs(u64),
-    Seconds(u64),
-}
-
 /// Runs one built target from a work corpus seeded by the checked-in one, and returns the
-/// executions libFuzzer reports. A bounded run starts from an empty work corpus of its own,
-/// so that nothing from earlier runs changes which inputs it tries.
-fn run_one(dir: &Path, bin_dir: &Path, target: &str, limit: Limit) -> Result<u64, String> {
-    let work = match limit {
-        Limit::Runs(_) => {
+/// executions libFuzzer reports. A bounded run (`bounded_runs` inputs) starts from an empty
+/// work corpus of its own, so that nothing from earlier runs changes which inputs it tries.
+fn run_one(
+    dir: &Path,
+    bin_dir: &Path,
+    target: &str,
+    budget: Budget,
+    bounded_runs: u64,
+) -> Result<u64, String> {
+    let work = match budget {
+        Budget::Bounded => {
             let work = dir.join("target/corpus-bounded").join(target);
             if work.exists() {
                 std::fs::remove_dir_all(&work)
@@ -174,7 +170,7 @@ fn run_one(dir: &Path, bin_dir: &Path, target: &str, limit: Limit) -> Result<u64
             }
             work
         }
-        Limit::Seconds(_) => dir.join("target/corpus").join(target),
+        Budget::Seconds(_) => dir.join("target/corpus").join(target),
     };
     let artifacts = dir.join("artifacts").join(target);
     let log = dir.join("target/logs").join(format!("{target}.log"));
@@ -190,11 +186,12 @@ fn run_one(dir: &Path, bin_dir: &Path, target: &str, limit: Limit) -> Result<u64
         std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
 
     let mut command = Command::new(bin_dir.join(target));
-    match limit {
-        Limit::Runs(runs) => {
-            command.args([format!("-runs={runs}"), format!("-seed={BOUNDED_SEED}")])
-        }
-        Limit::Seconds(seconds) => command.arg(format!("-max_total_time={seconds}")),
+    match budget {
+        Budget::Bounded => command.args([
+            format!("-runs={bounded_runs}"),
+            format!("-seed={BOUNDED_SEED}"),
+        ]),
+        Budget::Seconds(seconds) => command.arg(format!("-max_total_time={seconds}")),
     };
     let status = command
         .current_dir(dir)
