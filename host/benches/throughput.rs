@@ -176,24 +176,27 @@ fn kernel_only(d: &Path) -> [f64; 4] {
 
     let view = prepared.view();
     let options = |chi2| unmix::FitOptions::new(unmix::Method::Nnls).with_chi2(chi2);
-    let one = |chi2: bool| {
+    let timed = |work: &dyn Fn() -> f32| {
         best_of(3, || {
             let start = Instant::now();
-            let sum: f32 = spectra
+            std::hint::black_box(work());
+            start.elapsed().as_secs_f64()
+        })
+    };
+    let one = |chi2: bool| {
+        timed(&|| {
+            spectra
                 .par_iter()
                 .map(|y| {
                     view.fit(y, &options(chi2))
                         .map_or(0.0, |f| f.residual_norm())
                 })
-                .sum();
-            std::hint::black_box(sum);
-            start.elapsed().as_secs_f64()
+                .sum()
         })
     };
     let four = |chi2: bool| {
-        best_of(3, || {
-            let start = Instant::now();
-            let sum: f32 = blocks
+        timed(&|| {
+            blocks
                 .par_iter()
                 .map(|block| {
                     let fits = view.fit_interleaved(block, &options(chi2));
@@ -202,9 +205,7 @@ fn kernel_only(d: &Path) -> [f64; 4] {
                         .map(|f| f.residual_norm())
                         .sum::<f32>()
                 })
-                .sum();
-            std::hint::black_box(sum);
-            start.elapsed().as_secs_f64()
+                .sum()
         })
     };
     [one(false), one(true), four(false), four(true)]
