@@ -229,7 +229,8 @@ pub const fn svd_scratch_len(rows: usize, cols: usize) -> usize {
 /// Cost: about `2 p q^2` flops for the QR (`p = max`, `q = min` of the dimensions), `6 q^3`
 /// per Jacobi sweep, and `2 p q^2` more for the long vectors when requested. Stack: two
 /// arrays of 64 elements of `T` and four of 64 bytes, about 1.3 KiB for `f64` and 0.8 KiB
-/// for `f32` plus the call frames.
+/// for `f32` plus the call frames; measured on the Cortex-M4F (`cargo xtask bench`, `f32`,
+/// values only, through [`svd`]): 856 bytes.
 ///
 /// # Errors
 ///

@@ -423,7 +423,8 @@ fn speedup(report: &Report, n: u64, k: u64) -> Option<f64> {
     (nnls > 0.0).then(|| lh / nnls)
 }
 
-/// Memory figures: ELF sizes, stack per kernel, the working set of the target size.
+/// Memory figures: ELF sizes, stack per kernel (fits and library SVDs), the working set of the
+/// target size.
 pub struct Memory {
     pub bench_elf: (u64, u64),
     pub firmware_elf: Option<(u64, u64)>,
@@ -438,6 +439,7 @@ pub struct Memory {
 fn memory(report: &Report, bench_elf: (u64, u64), firmware_elf: Option<(u64, u64)>) -> Memory {
     let stack = KERNELS
         .iter()
+        .chain(SVD_KERNELS.iter())
         .map(|&kernel| {
             let names: Vec<&str> = if kernel == "floor" {
                 FLOOR_CANDIDATES.to_vec()

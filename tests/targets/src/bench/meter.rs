@@ -78,9 +78,10 @@ pub struct Reading {
 
 /// Runs `body` `reps` times and returns the timer ticks and stack depth of the whole region.
 ///
-/// Not inlined, so that the region runs on a frame of its own whose stack pointer is the top
-/// of the painted area. The closure should pass its inputs and outputs through
-/// `core::hint::black_box` so that the repetitions cannot be merged.
+/// The stack pointer read here, after this function's own frame is set up, is the top of the
+/// painted area; the repetitions run in [`run`], a frame below it, so that locals of a kernel
+/// inlined into the loop are counted too. The closure should pass its inputs and outputs
+/// through `core::hint::black_box` so that the repetitions cannot be merged.
 #[inline(never)]
 pub fn measure(reps: u32, mut body: impl FnMut()) -> Reading {
     let top = stack_pointer() & !3;
@@ -96,11 +97,7 @@ pub fn measure(reps: u32, mut body: impl FnMut()) -> Reading {
         word += 4;
     }
 
-    let start = now();
-    for _ in 0..reps {
-        body();
-    }
-    let end = now();
+    let (start, end) = run(reps, &mut body);
 
     let mut lowest = top;
     let mut word = bottom;
@@ -118,4 +115,15 @@ pub fn measure(reps: u32, mut body: impl FnMut()) -> Reading {
         stack: top - lowest,
         saturated: lowest == bottom && bottom < top,
     }
+}
+
+/// The timed loop of [`measure`], kept out of line so that everything the body puts on the
+/// stack lies below the painted area's top. Returns the timer values before and after.
+#[inline(never)]
+fn run(reps: u32, body: &mut impl FnMut()) -> (u32, u32) {
+    let start = now();
+    for _ in 0..reps {
+        body();
+    }
+    (start, now())
 }
