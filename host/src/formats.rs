@@ -928,6 +928,12 @@ impl Element {
 /// Rows are read straight from the file in blocks of about [`NPY_BLOCK`] bytes (whole rows),
 /// a size that stays in the processor's L2 cache, and decoded from there: the data crosses
 /// memory once on its way in, with no intermediate buffered-reader copy.
+///
+/// Each block lands in the buffer at the same offset within a 4 KiB page as its bytes have
+/// in the file, so the operating system's copy out of the page cache reads and writes at
+/// matching addresses. Measured on this project's AMD EPYC machine: a buffer whose offset
+/// happened to differ by 16 bytes made that copy about 3x slower (0.40 s of system time
+/// instead of 0.12 s for a 512 MiB file), the stores and loads aliasing modulo 4 KiB.
 struct NpyRows {
     file: Arc<str>,
     reader: File,
@@ -936,8 +942,14 @@ struct NpyRows {
     rows: usize,
     channels: usize,
     next_row: usize,
-    /// Rows `block_first ..` as read; `block_valid` of them are complete.
+    /// The buffer of a block of rows, one page longer than [`NpyRows::block_rows`] rows.
     block: Vec<u8>,
+    /// Rows per block.
+    block_rows: usize,
+    /// Where in `block` the rows `block_first ..` start; `block_valid` of them are complete.
+    block_at: usize,
+    /// Where the rows start in the file.
+    data_start: u64,
     block_first: usize,
     block_valid: usize,
     /// Why rows from `block_first + block_valid` on cannot be read, once known.
@@ -948,6 +960,9 @@ struct NpyRows {
 
 /// Bytes read from a `.npy` file at a time (rounded to whole rows, at least one).
 pub const NPY_BLOCK: usize = 256 << 10;
+
+/// The page size the read buffer is aligned to (see [`NpyRows`]).
+const PAGE: usize = 4096;
 
 /// Missing rows of a truncated `.npy` reported one by one; beyond this the file is refused.
 const NPY_MISSING_ROWS_LIMIT: u64 = 1 << 16;
@@ -1021,6 +1036,7 @@ impl NpyRows {
         }
 
         let row_bytes = channels * element.size();
+        let block_rows = (NPY_BLOCK / row_bytes).max(1);
         let mut this = NpyRows {
             file: path.display().to_string().into(),
             reader,
@@ -1029,7 +1045,10 @@ impl NpyRows {
             rows,
             channels,
             next_row: 0,
-            block: vec![0u8; row_bytes * (NPY_BLOCK / row_bytes).max(1)],
+            block: vec![0u8; block_rows * row_bytes + PAGE],
+            block_rows,
+            block_at: 0,
+            data_start,
             block_first: 0,
             block_valid: 0,
             broken: None,
@@ -1056,8 +1075,13 @@ impl NpyRows {
     /// Reads the block of rows starting at `first`; short at the end of the file.
     fn read_block(&mut self, first: usize) {
         let row_bytes = self.channels * self.element.size();
-        let wanted = (self.block.len() / row_bytes).min(self.rows - first);
-        let buffer = &mut self.block[..wanted * row_bytes];
+        let wanted = self.block_rows.min(self.rows - first);
+        let in_page = |at: u64| (at % PAGE as u64) as usize;
+        // Blocks are read in order, so the file stands at this row.
+        let position = self.data_start + (first * row_bytes) as u64;
+        let base = self.block.as_ptr() as u64;
+        self.block_at = (in_page(position) + PAGE - in_page(base)) % PAGE;
+        let buffer = &mut self.block[self.block_at..self.block_at + wanted * row_bytes];
 
         let mut got = 0;
         while got < buffer.len() {
@@ -1108,7 +1132,7 @@ impl NpyRows {
             }
 
             let row_bytes = self.channels * self.element.size();
-            let at = (row - self.block_first) * row_bytes;
+            let at = self.block_at + (row - self.block_first) * row_bytes;
             let bytes = &self.block[at..at + row_bytes];
             self.element.decode(self.big_endian, bytes, &mut values);
         }
@@ -1136,6 +1160,52 @@ mod tests {
 
     fn file() -> Arc<str> {
         "t".into()
+    }
+
+    /// A `.npy` file of `rows` rows of three `float32` channels, value `3 r + c`, with the
+    /// header padded to `data_start` bytes (a multiple of 64), cut to `keep` data bytes.
+    fn npy_counting(dir: &Path, rows: usize, data_start: usize, keep: usize) -> PathBuf {
+        let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, 3), }}");
+        let mut header = dict.into_bytes();
+        header.resize(data_start - 10 - 1, b' ');
+        header.push(b'\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend((header.len() as u16).to_le_bytes());
+        bytes.extend(header);
+        let values = (0..rows * 3).flat_map(|v| (v as f32).to_le_bytes());
+        bytes.extend(values.take(keep));
+        let path = dir.join(format!("counting-{data_start}.npy"));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn npy_rows_read_back_across_blocks_whatever_the_offset_of_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let row_bytes = 12;
+        // Blocks of 12-byte rows do not fill whole pages, so each block starts at another
+        // offset within a page and the buffer is re-aligned for each.
+        let rows = 3 * NPY_BLOCK / row_bytes + 7;
+        for data_start in [128, 192, 4096 + 64] {
+            let kept_rows = rows - 5;
+            let path = npy_counting(dir.path(), rows, data_start, kept_rows * row_bytes + 4);
+            let items: Vec<_> = read_spectra(&path).unwrap().collect();
+            assert_eq!(items.len(), rows);
+
+            for (r, item) in items.iter().enumerate() {
+                match item {
+                    Ok(spectrum) => {
+                        assert!(r < kept_rows, "row {r} read past the cut");
+                        let expected: Vec<f32> = (0..3).map(|c| (3 * r + c) as f32).collect();
+                        assert_eq!(spectrum.values, expected, "row {r}, data at {data_start}");
+                    }
+                    Err(e) => {
+                        assert!(r >= kept_rows, "row {r}: {}", e.message);
+                        assert!(e.message.contains("truncated"), "{}", e.message);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
