@@ -122,7 +122,7 @@ pub fn test_all() -> Result<(), String> {
     )?;
 
     step(
-        "unmix stream through QEMU writes unmix fit's CSV, byte for byte",
+        "unmix stream (TCP socket, then a pseudo-terminal as serial port) writes unmix fit's CSV",
         || {
             tally.passed += crate::stream_check::run(&elf)?;
             Ok(())

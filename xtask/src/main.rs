@@ -35,7 +35,8 @@ const USAGE: &str = "usage: cargo xtask <run|test|bench|fuzz|help>
   bench  instructions per fit on the firmware in QEMU (-icount), per method; then every
          kernel and two baselines at n = 1280..4096, k = 2..16 with stack and memory
          figures [--json FILE] [--host [SPECTRA]]
-  device only the firmware checks of `test`: bit-identical fits, bad input, link faults
+  device only the firmware checks of `test`: bit-identical fits, bad input, `unmix stream`,
+         link faults
   fuzz   run every fuzz target longer: --seconds N each (default 300), or --bounded
          for exactly the fixed-seed run of `test`
   test   run every check CI runs (formatting, clippy, docs, no_std builds, tests, firmware)";
@@ -81,8 +82,9 @@ fn device_checks() -> Result<(), String> {
     let elf = firmware::build(&setup)?;
     let identical = device::check_identical(&elf)?;
     let bad = device::check_bad_input(&elf)?;
+    let streamed = stream_check::run(&elf)?;
     let faults = faults::check(&elf)?;
-    println!("{} passed, 0 failed", identical + bad + faults);
+    println!("{} passed, 0 failed", identical + bad + streamed + faults);
     Ok(())
 }
 
