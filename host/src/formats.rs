@@ -23,8 +23,9 @@
 //! spectrum, its column or row and the offending channel; the reader goes on with the next
 //! spectrum, so one bad spectrum never hides the others.
 //!
-//! A spectra CSV holds a spectrum per column, so it is read whole. A row-major `.npy` file is
-//! read in blocks of whole rows and never held whole, however large.
+//! A spectra CSV holds a spectrum per column, so it is read whole. A `.npy` file is read in
+//! blocks of rows and never held whole, however large: a row-major one as whole rows, a
+//! Fortran-order (column-major) one as a segment of each channel's column per block.
 
 use std::fmt;
 use std::fs::File;
@@ -922,8 +923,7 @@ impl Element {
     }
 }
 
-/// Row-by-row reader of a 2-D `.npy` file (C order), or of a Fortran-order file read whole
-/// and transposed.
+/// Row-by-row reader of a 2-D `.npy` file, in C or Fortran order.
 ///
 /// Rows are read straight from the file in blocks of about [`NPY_BLOCK`] bytes (whole rows),
 /// a size that stays in the processor's L2 cache, and decoded from there: the data crosses
@@ -934,6 +934,10 @@ impl Element {
 /// matching addresses. Measured on this project's AMD EPYC machine: a buffer whose offset
 /// happened to differ by 16 bytes made that copy about 3x slower (0.40 s of system time
 /// instead of 0.12 s for a 512 MiB file), the stores and loads aliasing modulo 4 KiB.
+///
+/// A Fortran-order file holds each channel's values for all spectra together. A block of
+/// [`NPY_COLUMN_SEGMENT`] bytes per channel is read channel by channel (one seek and read
+/// each) and laid out as rows in the same buffer, so the rest of the reader is the same.
 struct NpyRows {
     file: Arc<str>,
     reader: File,
@@ -954,12 +958,17 @@ struct NpyRows {
     block_valid: usize,
     /// Why rows from `block_first + block_valid` on cannot be read, once known.
     broken: Option<String>,
-    /// For a Fortran-order file: the whole array, column-major.
-    whole: Option<Vec<f32>>,
+    /// Whether the file is column-major (Fortran order, more than one row).
+    fortran: bool,
+    /// For a Fortran-order file: one channel's values of a block, as read.
+    segment: Vec<u8>,
 }
 
 /// Bytes read from a `.npy` file at a time (rounded to whole rows, at least one).
 pub const NPY_BLOCK: usize = 256 << 10;
+
+/// Bytes of one channel's column read at a time from a Fortran-order `.npy` file.
+pub const NPY_COLUMN_SEGMENT: usize = 4 << 10;
 
 /// The page size the read buffer is aligned to (see [`NpyRows`]).
 const PAGE: usize = 4096;
@@ -1018,7 +1027,9 @@ impl NpyRows {
                 format!("one row of {channels} channels is longer than the whole file"),
             ));
         }
-        if header.fortran_order && !within(row.and_then(|r| r.checked_mul(rows))) {
+        let data_bytes = row.and_then(|r| r.checked_mul(rows));
+        let data_end = data_bytes.and_then(|b| (b as u64).checked_add(data_start));
+        if header.fortran_order && rows > 1 && data_end.is_none_or(|end| end > file_len) {
             return Err(FileError::format(
                 path,
                 "the file is shorter than its header says",
@@ -1036,8 +1047,13 @@ impl NpyRows {
         }
 
         let row_bytes = channels * element.size();
-        let block_rows = (NPY_BLOCK / row_bytes).max(1);
-        let mut this = NpyRows {
+        let fortran = header.fortran_order && rows > 1;
+        let block_rows = if fortran {
+            (NPY_COLUMN_SEGMENT / element.size()).max(1)
+        } else {
+            (NPY_BLOCK / row_bytes).max(1)
+        };
+        Ok(NpyRows {
             file: path.display().to_string().into(),
             reader,
             element,
@@ -1052,28 +1068,24 @@ impl NpyRows {
             block_first: 0,
             block_valid: 0,
             broken: None,
-            whole: None,
-        };
-        if header.fortran_order && rows > 1 {
-            let mut bytes = Vec::with_capacity(rows * row_bytes);
-            this.reader
-                .read_to_end(&mut bytes)
-                .map_err(|e| FileError::io(path, e))?;
-            if bytes.len() < rows * row_bytes {
-                return Err(FileError::format(
-                    path,
-                    "the file is shorter than its header says",
-                ));
-            }
-            let mut all = Vec::new();
-            element.decode(big_endian, &bytes, &mut all);
-            this.whole = Some(all);
-        }
-        Ok(this)
+            fortran,
+            segment: vec![
+                0u8;
+                if fortran {
+                    block_rows * element.size()
+                } else {
+                    0
+                }
+            ],
+        })
     }
 
     /// Reads the block of rows starting at `first`; short at the end of the file.
     fn read_block(&mut self, first: usize) {
+        if self.fortran {
+            self.read_columns(first);
+            return;
+        }
         let row_bytes = self.channels * self.element.size();
         let wanted = self.block_rows.min(self.rows - first);
         let in_page = |at: u64| (at % PAGE as u64) as usize;
@@ -1102,6 +1114,38 @@ impl NpyRows {
         self.block_valid = got / row_bytes;
     }
 
+    /// Reads the block of rows starting at `first` from a Fortran-order file, a segment of
+    /// each channel's column in turn, into row-major order. The file's length was checked
+    /// when it was opened, so only an I/O error can cut a block short; then the whole block
+    /// fails, since each of its rows lacks a channel.
+    fn read_columns(&mut self, first: usize) {
+        let size = self.element.size();
+        let row_bytes = self.channels * size;
+        let wanted = self.block_rows.min(self.rows - first);
+        let segment = &mut self.segment[..wanted * size];
+        self.block_first = first;
+        self.block_at = 0;
+        self.block_valid = 0;
+
+        for channel in 0..self.channels {
+            let at = self.data_start + ((channel * self.rows + first) * size) as u64;
+            let read = self
+                .reader
+                .seek(SeekFrom::Start(at))
+                .and_then(|_| self.reader.read_exact(segment));
+            if let Err(e) = read {
+                self.broken = Some(format!("read failed: {e}"));
+                return;
+            }
+
+            let rows = self.block[..wanted * row_bytes].chunks_exact_mut(row_bytes);
+            for (row, value) in rows.zip(segment.chunks_exact(size)) {
+                row[channel * size..(channel + 1) * size].copy_from_slice(value);
+            }
+        }
+        self.block_valid = wanted;
+    }
+
     /// The next row, decoded into a spare buffer when there is one.
     fn next(&mut self, spare: &mut Vec<Vec<f32>>) -> Option<Result<Spectrum, SpectrumError>> {
         if self.next_row >= self.rows {
@@ -1120,22 +1164,18 @@ impl NpyRows {
 
         let mut values = spare.pop().unwrap_or_default();
         values.clear();
-        if let Some(all) = &self.whole {
-            values.extend((0..self.channels).map(|i| all[i * self.rows + row]));
-        } else {
-            if self.broken.is_none() && row >= self.block_first + self.block_valid {
-                self.read_block(row);
-            }
-            if row >= self.block_first + self.block_valid {
-                let why = self.broken.clone().unwrap_or_default();
-                return Some(Err(fail(why)));
-            }
-
-            let row_bytes = self.channels * self.element.size();
-            let at = self.block_at + (row - self.block_first) * row_bytes;
-            let bytes = &self.block[at..at + row_bytes];
-            self.element.decode(self.big_endian, bytes, &mut values);
+        if self.broken.is_none() && row >= self.block_first + self.block_valid {
+            self.read_block(row);
         }
+        if row >= self.block_first + self.block_valid {
+            let why = self.broken.clone().unwrap_or_default();
+            return Some(Err(fail(why)));
+        }
+
+        let row_bytes = self.channels * self.element.size();
+        let at = self.block_at + (row - self.block_first) * row_bytes;
+        let bytes = &self.block[at..at + row_bytes];
+        self.element.decode(self.big_endian, bytes, &mut values);
 
         // A branch-free test over the row first (it vectorises); the search only on failure.
         let finite = values.iter().fold(true, |finite, v| finite & v.is_finite());
@@ -1162,21 +1202,56 @@ mod tests {
         "t".into()
     }
 
-    /// A `.npy` file of `rows` rows of three `float32` channels, value `3 r + c`, with the
-    /// header padded to `data_start` bytes (a multiple of 64), cut to `keep` data bytes.
-    fn npy_counting(dir: &Path, rows: usize, data_start: usize, keep: usize) -> PathBuf {
-        let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, 3), }}");
+    /// A `.npy` file of `rows` rows of three `float32` channels, value `3 r + c`, in C or
+    /// Fortran order, with the header padded to `data_start` bytes (a multiple of 64), cut
+    /// to `keep` data bytes.
+    fn npy_counting(
+        dir: &Path,
+        rows: usize,
+        fortran: bool,
+        data_start: usize,
+        keep: usize,
+    ) -> PathBuf {
+        let order = if fortran { "True" } else { "False" };
+        let dict = format!("{{'descr': '<f4', 'fortran_order': {order}, 'shape': ({rows}, 3), }}");
         let mut header = dict.into_bytes();
         header.resize(data_start - 10 - 1, b' ');
         header.push(b'\n');
         let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
         bytes.extend((header.len() as u16).to_le_bytes());
         bytes.extend(header);
-        let values = (0..rows * 3).flat_map(|v| (v as f32).to_le_bytes());
+        let value = |at: usize| {
+            if fortran {
+                3 * (at % rows) + at / rows
+            } else {
+                at
+            }
+        };
+        let values = (0..rows * 3).flat_map(|at| (value(at) as f32).to_le_bytes());
         bytes.extend(values.take(keep));
-        let path = dir.join(format!("counting-{data_start}.npy"));
+        let path = dir.join(format!("counting-{data_start}-{order}.npy"));
         std::fs::write(&path, bytes).unwrap();
         path
+    }
+
+    /// Reads `path` and checks that rows `..good` hold `3 r + c` and the others failed as
+    /// truncated.
+    fn assert_counting(path: &Path, rows: usize, good: usize) {
+        let items: Vec<_> = read_spectra(path).unwrap().collect();
+        assert_eq!(items.len(), rows);
+        for (r, item) in items.iter().enumerate() {
+            match item {
+                Ok(spectrum) => {
+                    assert!(r < good, "row {r} read past the cut");
+                    let expected: Vec<f32> = (0..3).map(|c| (3 * r + c) as f32).collect();
+                    assert_eq!(spectrum.values, expected, "row {r} of {}", path.display());
+                }
+                Err(e) => {
+                    assert!(r >= good, "row {r}: {}", e.message);
+                    assert!(e.message.contains("truncated"), "{}", e.message);
+                }
+            }
+        }
     }
 
     #[test]
@@ -1187,25 +1262,28 @@ mod tests {
         // offset within a page and the buffer is re-aligned for each.
         let rows = 3 * NPY_BLOCK / row_bytes + 7;
         for data_start in [128, 192, 4096 + 64] {
-            let kept_rows = rows - 5;
-            let path = npy_counting(dir.path(), rows, data_start, kept_rows * row_bytes + 4);
-            let items: Vec<_> = read_spectra(&path).unwrap().collect();
-            assert_eq!(items.len(), rows);
-
-            for (r, item) in items.iter().enumerate() {
-                match item {
-                    Ok(spectrum) => {
-                        assert!(r < kept_rows, "row {r} read past the cut");
-                        let expected: Vec<f32> = (0..3).map(|c| (3 * r + c) as f32).collect();
-                        assert_eq!(spectrum.values, expected, "row {r}, data at {data_start}");
-                    }
-                    Err(e) => {
-                        assert!(r >= kept_rows, "row {r}: {}", e.message);
-                        assert!(e.message.contains("truncated"), "{}", e.message);
-                    }
-                }
-            }
+            let good = rows - 5;
+            let path = npy_counting(dir.path(), rows, false, data_start, good * row_bytes + 4);
+            assert_counting(&path, rows, good);
         }
+    }
+
+    #[test]
+    fn fortran_order_npy_is_read_in_blocks_of_column_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = 2 * NPY_COLUMN_SEGMENT / 4 + 7;
+        let path = npy_counting(dir.path(), rows, true, 128, rows * 12);
+        assert_counting(&path, rows, rows);
+
+        // A column-major file cut short lacks channels of every spectrum: refused whole.
+        let path = npy_counting(dir.path(), rows, true, 192, rows * 12 - 4);
+        let refused = read_spectra(&path)
+            .err()
+            .expect("a truncated file is refused");
+        assert!(
+            refused.to_string().contains("shorter than its header"),
+            "{refused}"
+        );
     }
 
     #[test]
