@@ -156,7 +156,6 @@ pub struct BuildOptions {
 
 /// The unit of [`FitResult::cost`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum CostUnit {
     /// Instructions, exact to a multiple of 40: QEMU with `-icount shift=0,sleep=off` runs one
     /// instruction per nanosecond and the 25 MHz timer ticks every 40 of them. Without
@@ -164,6 +163,17 @@ pub enum CostUnit {
     QemuInstructions,
     /// Core clock cycles from the DWT cycle counter of a real part.
     Cycles,
+}
+
+// Written out in words, so a firmware log reads "37440 instructions (QEMU -icount)".
+#[cfg(feature = "defmt")]
+impl defmt::Format for CostUnit {
+    fn format(&self, f: defmt::Formatter) {
+        match self {
+            CostUnit::QemuInstructions => defmt::write!(f, "instructions (QEMU -icount)"),
+            CostUnit::Cycles => defmt::write!(f, "cycles"),
+        }
+    }
 }
 
 /// Stack use measured by painting the stack at reset and scanning for the deepest change.
