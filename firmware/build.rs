@@ -1,4 +1,9 @@
-//! Puts `memory.x` where the linker finds it, and prepares the built-in library.
+//! Points the linker to the memory layout, and prepares the built-in library.
+//!
+//! The layout is `memory/qemu/memory.x` (QEMU's mps2-an386, code at 0x0) or, with the
+//! `board` feature, `memory/board/memory.x` (an STM32F411RE, code at 0x0800_0000 where
+//! probe-rs flashes it). They live in folders of their own because the linker looks for
+//! `memory.x` in the package folder before any search path.
 //!
 //! The built-in library is the synthetic one of `builtin/synthetic.rs` (2048 channels,
 //! 8 phases, no background), prepared by the kernel's own `prepare` on the build machine and
@@ -13,13 +18,21 @@ mod synthetic;
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    fs::copy("memory.x", out.join("memory.x")).expect("memory.x is beside build.rs");
-    println!("cargo:rustc-link-search={}", out.display());
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let layout = if env::var_os("CARGO_FEATURE_BOARD").is_some() {
+        "board"
+    } else {
+        "qemu"
+    };
+    println!(
+        "cargo:rustc-link-search={}",
+        manifest.join("memory").join(layout).display()
+    );
 
     let bytes = builtin_library();
     fs::write(out.join("builtin.unmix"), bytes).expect("OUT_DIR is writable");
 
-    println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-changed=memory");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=builtin/synthetic.rs");
     println!("cargo:rerun-if-changed=../core/src");

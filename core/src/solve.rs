@@ -29,10 +29,16 @@ pub(crate) fn abs(x: f32) -> f32 {
 /// A rotation `(cos, sin, radius)` with `[cos sin; -sin cos] [a; b] = [radius; 0]`.
 ///
 /// The radius is `sqrt(a^2 + b^2)` computed directly, or after scaling by `max(|a|, |b|)` when
-/// that exceeds `1e18`, so squares cannot overflow.
+/// that is above `1e18` or below `1e-18`, so squares can neither overflow nor underflow (two
+/// entries near `1e-31`, as the far tails of two peaks give, once squared to a zero radius
+/// and a NaN rotation). Both zero gives the identity.
 fn givens(a: f32, b: f32) -> (f32, f32, f32) {
     let big = if abs(a) > abs(b) { abs(a) } else { abs(b) };
-    let radius = if big > 1e18 {
+    if big == 0.0 {
+        return (1.0, 0.0, 0.0);
+    }
+
+    let radius = if !(1e-18..=1e18).contains(&big) {
         let (x, y) = (a / big, b / big);
         big * libm::sqrtf(x * x + y * y)
     } else {

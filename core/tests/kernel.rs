@@ -539,3 +539,35 @@ fn projection_has_the_bits_of_the_multiply_add_pass_for_every_column_count() {
         }
     }
 }
+
+/// A phase whose overlaps with two others are near 1e-31 (the far tails of peaks) puts two
+/// such entries above the diagonal of `R`. The Givens rotation that zeroed one against the
+/// other squared them to a zero radius, so the subproblem turned NaN, the phase was blocked
+/// and NNLS returned every coefficient zero with `Converged`, although the spectrum is five
+/// times that phase.
+#[test]
+fn nnls_keeps_a_phase_whose_overlaps_with_the_others_square_to_zero() {
+    let library = [
+        1.0, 0.0, 1e-31, //
+        0.0, 1.0, 1e-31, //
+        0.0, 0.0, 1.0, //
+        0.0, 0.0, 0.0f32,
+    ];
+    let shape = Shape::new(4, 3, Background::None);
+    let mut storage = vec![0.0f32; shape.prepared_len()];
+    let mut scratch = vec![0.0f64; shape.prepare_scratch_len()];
+    let prepared = unmix::prepare(shape, &library, &mut storage, &mut scratch).unwrap();
+
+    let spectrum = [-1.0f32, -1.0, 5.0, 0.5];
+    let fit = prepared
+        .fit(&spectrum, &FitOptions::new(Method::Nnls))
+        .unwrap();
+
+    assert_eq!(fit.status(), Status::Converged);
+    assert_eq!(&fit.phases()[..2], &[0.0, 0.0]);
+    assert!(
+        (fit.phases()[2] - 5.0).abs() <= 4.0 * f32::EPSILON * 5.0,
+        "{:?}",
+        fit.phases()
+    );
+}

@@ -77,6 +77,37 @@ fn close_peaks_are_flagged_collinear_and_ill_conditioned_for_f32() {
     assert!(v[3].abs() < 1e-6 && v[4].abs() < 1e-6, "{v:?}");
 }
 
+/// The rank threshold once grew with the channel count (`max(n, k) eps s_0`), so a
+/// 2048-channel `f32` library of condition 3e4, which `prepare` accepts and fits, was called
+/// rank-deficient with an infinite condition number and never ill-conditioned.
+#[test]
+fn a_long_f32_library_of_condition_3e4_is_ill_conditioned_not_rank_deficient() {
+    let x = to_f32(&gaussian_library(2048, &[1000.0, 1000.0028, 1500.0], 30.0));
+    let d = library_diagnostics(&x, 2048, 3).unwrap();
+
+    assert!(
+        (1e4..1e5).contains(&d.scaled_condition),
+        "{}",
+        d.scaled_condition
+    );
+    assert_eq!((d.rank, d.scaled_rank), (3, 3));
+    assert!(d.condition.is_finite(), "{}", d.condition);
+    assert!(
+        d.warnings().contains(&Warning::IllConditioned {
+            condition: d.scaled_condition
+        }),
+        "{:?}",
+        d.warnings()
+    );
+    assert!(
+        !d.warnings()
+            .iter()
+            .any(|w| matches!(w, Warning::RankDeficient { .. })),
+        "{:?}",
+        d.warnings()
+    );
+}
+
 #[test]
 fn exact_dependence_is_rank_deficient_with_the_dependence_as_weakest_combination() {
     let base = gaussian_library(300, &[100.0, 180.0], 20.0);
@@ -88,7 +119,7 @@ fn exact_dependence_is_rank_deficient_with_the_dependence_as_weakest_combination
     }
     let d = library_diagnostics(&x, 300, 3).unwrap();
     assert_eq!(d.rank, 2);
-    assert_eq!(d.condition, f64::INFINITY);
+    assert!(d.condition > 1.0 / (3.0 * f64::EPSILON), "{}", d.condition);
     assert!(d.warnings().contains(&Warning::RankDeficient { rank: 2 }));
 
     // x_0 + x_1 - x_2 = 0, up to the sign that makes the largest-magnitude entry positive.

@@ -9,11 +9,36 @@ use crate::toolchain::Setup;
 /// The firmware's target: QEMU's `mps2-an386` is a Cortex-M4F with a hardware FPU.
 pub const TARGET: &str = "thumbv7em-none-eabihf";
 
-/// Builds the firmware (release) and returns the path of its ELF.
+/// Builds the firmware for QEMU (release) and returns the path of its ELF.
 pub fn build(setup: &Setup) -> Result<PathBuf, String> {
-    let dir = crate::root().join("firmware");
     println!("firmware: building for {TARGET} (release)");
+    build_with(setup, &[])
+}
 
+/// Where a real STM32F411 keeps its flash, and so where probe-rs writes the board build.
+const BOARD_FLASH: u64 = 0x0800_0000;
+
+/// Builds the firmware for a real board (STM32F411, defmt over RTT) and checks that it is
+/// laid out for the part's flash, where probe-rs can write it.
+pub fn build_board(setup: &Setup) -> Result<PathBuf, String> {
+    use object::{Object, ObjectSection};
+
+    let elf = build_with(setup, &["--no-default-features", "--features", "board"])?;
+    let bytes = std::fs::read(&elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
+    let file = object::File::parse(&*bytes).map_err(|e| e.to_string())?;
+    match file.section_by_name(".vector_table").map(|s| s.address()) {
+        Some(BOARD_FLASH) => Ok(elf),
+        Some(other) => Err(format!(
+            "{}: the vector table is at {other:#x}, not at the start of the STM32F411's flash \
+             ({BOARD_FLASH:#x}), so probe-rs could not flash it (see firmware/memory/)",
+            elf.display()
+        )),
+        None => Err(format!("{}: no .vector_table section", elf.display())),
+    }
+}
+
+fn build_with(setup: &Setup, features: &[&str]) -> Result<PathBuf, String> {
+    let dir = crate::root().join("firmware");
     let mut command = setup.cross_cargo(&dir, "build");
     if setup.route == crate::toolchain::Route::Rustup {
         // The ELF is looked for under firmware/target: a CARGO_TARGET_DIR meant for the host
@@ -22,6 +47,7 @@ pub fn build(setup: &Setup) -> Result<PathBuf, String> {
     }
     let status = command
         .args(["--release", "--target", TARGET])
+        .args(features)
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {

@@ -22,8 +22,15 @@
 //! `O(n eps_64)` relative to each column, far below the `f32` rounding the data carries. The
 //! singular values are accurate as the [SVD](super) states; cosines to a few `eps_64`.
 //!
-//! Ranks use the threshold `max(n, k) * eps * s_0` with the `eps` *of the library's type*:
-//! a library stored in `f32` is judged by what `f32` can resolve.
+//! Ranks count the singular values above `k * eps * s_0`, with the `eps` *of the library's
+//! type*: a library stored in `f32` is judged by what `f32` can resolve. That is the usual
+//! `max(rows, cols) * eps * s_0` threshold applied to the `k x k` factor `R`, and it has a
+//! plain meaning: rounding each value to its type perturbs the library by at most
+//! `eps ||X||_F <= sqrt(k) eps s_0` (column by column, the same for `X D`), and by Weyl's
+//! inequality no singular value below that can be told from zero. The channel count does not
+//! enter, because the computation itself runs in `f64`. A condition number is always
+//! `s_0 / s_{k-1}`, infinite only when the smallest singular value is exactly zero; the rank
+//! says whether it is meaningful.
 
 use super::real::Real;
 use super::{Buffer, SvdError, SvdOptions, SvdOutput, svd_in_place};
@@ -114,9 +121,12 @@ pub struct Diagnostics {
     pub singular_values: [f64; MAX_PHASES],
     /// Singular values of the column-scaled library (unit columns), descending.
     pub scaled_singular_values: [f64; MAX_PHASES],
-    /// Condition number of the library as given (infinite when rank-deficient).
+    /// Condition number `s_0 / s_{k-1}` of the library as given (infinite only when
+    /// `s_{k-1}` is zero; beyond `1 / (k eps)` the library is rank-deficient, see [`rank`]).
+    ///
+    /// [`rank`]: Diagnostics::rank
     pub condition: f64,
-    /// Condition number of the column-scaled library (infinite when rank-deficient).
+    /// Condition number `s_0 / s_{k-1}` of the column-scaled library, as for `condition`.
     pub scaled_condition: f64,
     /// Numerical rank of the library as given.
     pub rank: usize,
@@ -220,18 +230,18 @@ pub fn library_diagnostics<T: Real>(
         }
     }
 
-    // The rank threshold follows the precision of the library's own type.
+    // The rank threshold follows the precision of the library's own type (module docs).
     let eps = T::EPSILON.to_f64();
-    let cut = |s: &[f64]| libm::fmax(channels as f64, k as f64) * eps * s[0];
     let rank_of = |s: &[f64]| {
-        let cut = cut(s);
+        let cut = k as f64 * eps * s[0];
         s.iter().take_while(|&&value| value > cut).count()
     };
-    let condition_of = |s: &[f64], rank: usize| {
-        if rank < s.len() {
-            f64::INFINITY
+    let condition_of = |s: &[f64]| {
+        let smallest = s[s.len() - 1];
+        if smallest > 0.0 {
+            s[0] / smallest
         } else {
-            s[0] / s[s.len() - 1]
+            f64::INFINITY
         }
     };
 
@@ -253,8 +263,8 @@ pub fn library_diagnostics<T: Real>(
 
     d.rank = rank_of(&d.singular_values[..k]);
     d.scaled_rank = rank_of(&d.scaled_singular_values[..k]);
-    d.condition = condition_of(&d.singular_values[..k], d.rank);
-    d.scaled_condition = condition_of(&d.scaled_singular_values[..k], d.scaled_rank);
+    d.condition = condition_of(&d.singular_values[..k]);
+    d.scaled_condition = condition_of(&d.scaled_singular_values[..k]);
 
     for j in 0..k {
         if d.column_norms[j] == 0.0 {
