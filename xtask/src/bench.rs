@@ -613,15 +613,16 @@ fn sizes_json((flash, ram): (u64, u64)) -> Value {
     json!({ "flash_bytes": flash, "static_ram_bytes": ram })
 }
 
-/// The whole JSON document.
-fn json(report: &Report, memory: &Memory, host: &Value) -> Value {
-    let mut mcu = Vec::new();
+/// One JSON row per size and kernel of `kernels`; a kernel missing at some size is an error,
+/// so a reader of the document can count on every row the benchmark promises.
+fn kernel_rows(report: &Report, kernels: &[&str]) -> Result<Vec<Value>, String> {
+    let mut rows = Vec::new();
     for (n, k) in report.sizes() {
         let floor = report.row(n, k, "floor").map(|r| report.instructions(r));
-        for kernel in KERNELS.into_iter().chain(SVD_KERNELS) {
-            let Some(row) = report.row(n, k, kernel) else {
-                continue;
-            };
+        for &kernel in kernels {
+            let row = report
+                .row(n, k, kernel)
+                .ok_or_else(|| format!("the benchmark printed no `{kernel}` row for {n} x {k}"))?;
             let instructions = report.instructions(row);
             let mut entry = json!({
                 "target": TARGET,
@@ -658,9 +659,17 @@ fn json(report: &Report, memory: &Memory, host: &Value) -> Value {
             if kernel == "nnls" {
                 entry["speedup_over_lawson_hanson_full"] = json!(speedup(report, n, k));
             }
-            mcu.push(entry);
+            rows.push(entry);
         }
     }
+    Ok(rows)
+}
+
+/// The whole JSON document: `mcu` holds the seven fitting kernels of [`KERNELS`] (and only
+/// those), `svd` the library SVD rows of [`SVD_KERNELS`] in the same form.
+fn json(report: &Report, memory: &Memory, host: &Value) -> Result<Value, String> {
+    let mcu = kernel_rows(report, &KERNELS)?;
+    let svd = kernel_rows(report, &SVD_KERNELS)?;
 
     let checks: Vec<Value> = report
         .checks
@@ -681,9 +690,10 @@ fn json(report: &Report, memory: &Memory, host: &Value) -> Value {
         .iter()
         .map(|(kernel, deepest, _)| (kernel.clone(), json!(deepest)))
         .collect();
-    json!({
+    Ok(json!({
         "units": "instructions under QEMU -icount shift=0 (not cycles)",
         "mcu": mcu,
+        "svd": svd,
         "checks": checks,
         "memory": {
             "bench_elf": sizes_json(memory.bench_elf),
@@ -698,7 +708,7 @@ fn json(report: &Report, memory: &Memory, host: &Value) -> Value {
         "targets": targets(report, memory).iter().map(|(what, measured, met)| json!({
             "target": what, "measured": measured, "met": met,
         })).collect::<Vec<_>>(),
-    })
+    }))
 }
 
 /// Runs the kernel benchmark and prints its tables; `firmware` is the firmware ELF, if built.
@@ -751,7 +761,7 @@ pub fn run(setup: &Setup, options: &Options, firmware: Option<&Path>) -> Result<
     };
 
     if let Some(path) = &options.json {
-        let document = json(&report, &memory, &host);
+        let document = json(&report, &memory, &host)?;
         let text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
         std::fs::write(path, text + "\n")
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;

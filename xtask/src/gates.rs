@@ -33,7 +33,7 @@ pub fn test_all() -> Result<(), String> {
         run(Command::new(toolchain::cargo())
             .current_dir(&root)
             .args(["fmt", "--all", "--check"]))?;
-        for separate in ["firmware", "tests/targets"] {
+        for separate in ["firmware", "tests/targets", "tests/nopanic", "fuzz"] {
             run(Command::new(toolchain::cargo())
                 .current_dir(root.join(separate))
                 .args(["fmt", "--check"]))?;

@@ -6,8 +6,11 @@
 //! - `cargo xtask bench`: instructions per fit on the firmware under QEMU's `-icount`, then
 //!   every kernel and two baselines on the Cortex-M4F with stack and memory figures.
 //! - `cargo xtask test`: set up the toolchain, then every gate: formatting, clippy with
-//!   warnings denied, docs without warnings, `no_std` builds of the kernel for Cortex-M4F and
-//!   Cortex-M0, the workspace tests, bounded fuzzing, and the firmware in QEMU.
+//!   warnings denied, the firmware for a real board, docs without warnings, `no_std` builds
+//!   of the kernel for Cortex-M4F, Cortex-M0 and RISC-V, the no-panic link proof, the
+//!   workspace tests, bounded fuzzing, the firmware in QEMU, and the golden cases on all
+//!   three bare-metal targets.
+//! - `cargo xtask device`: only the firmware checks of `test`.
 //! - `cargo xtask fuzz [--seconds N | --bounded]`: every fuzz target of `fuzz/` for `N`
 //!   seconds each, or the fixed-seed run that `test` makes.
 //!
@@ -28,7 +31,7 @@ mod toolchain;
 
 use std::{path::PathBuf, process::ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <run|test|bench|fuzz|help>
+const USAGE: &str = "usage: cargo xtask <run|test|bench|device|fuzz|help>
 
   run    build the firmware, boot it in QEMU, stream simulated detector frames into it and
          show the fractions coming back, checked bit for bit against the host

@@ -30,12 +30,14 @@ const QEMU: [(&str, &str); 2] = [
     ("qemu-system-riscv32", "qemu-system-misc"),
 ];
 
-/// Debian packages that provide a Rust toolchain able to build `core` from source.
-const DEBIAN_RUST: [&str; 5] = [
+/// Debian packages that provide a Rust toolchain able to build `core` from source, and to
+/// run clippy on the firmware with it.
+const DEBIAN_RUST: [&str; 6] = [
     "rustc-web",
     "cargo-web",
     "rust-web-src",
     "rust-web-llvm",
+    "rust-web-clippy",
     "lld-22",
 ];
 
@@ -177,8 +179,10 @@ fn rustup_targets() -> Result<(), String> {
 }
 
 fn debian_toolchain() -> Result<(), String> {
-    let have_source = Path::new("/usr/bin/cargo").exists() && has_rust_source();
-    if have_source {
+    let complete = Path::new("/usr/bin/cargo").exists()
+        && Path::new("/usr/bin/cargo-clippy").exists()
+        && has_rust_source();
+    if complete {
         return Ok(());
     }
 
