@@ -8,7 +8,9 @@ use crate::fitting::{FitSettings, MethodName};
 /// The fit options of `unmix fit` and `unmix stream`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct FitArgs {
-    /// Fitting method.
+    /// Fitting method. fcls forces the phase coefficients to sum to one, so it is for spectra
+    /// on the library's scale (normalised so that they do); on counts use nnls, whose
+    /// fraction_ columns are the fractions.
     #[arg(long, value_enum, default_value_t = MethodName::Nnls)]
     pub method: MethodName,
     /// Ridge penalty weight (with `--method ridge` only).

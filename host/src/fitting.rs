@@ -16,7 +16,8 @@ use crate::formats::{Library, Spectrum, SpectrumError};
 pub enum MethodName {
     /// Non-negative least squares (Lawson-Hanson).
     Nnls,
-    /// Non-negative, phase coefficients summing to one.
+    /// Non-negative, phase coefficients summing to one: for spectra on the library's scale,
+    /// not counts.
     Fcls,
     /// Unconstrained least squares.
     Lstsq,
@@ -192,6 +193,10 @@ fn describe_library_error(library: &Library, error: Error) -> String {
             "{} is not finite at channel {channel} (row {})",
             column_name(column),
             channel + 2
+        ),
+        Error::TooManyColumns { phases, .. } if phases > unmix::MAX_PHASES => format!(
+            "{phases} phases: a library holds at most {} phases",
+            unmix::MAX_PHASES
         ),
         other => format!("cannot prepare the library: {other}"),
     }

@@ -10,12 +10,18 @@
 //!   `float64` or (un)signed integers of 1 to 8 bytes, either byte order; spectra are named
 //!   by their row index (`0`, `1`, ...);
 //! - `.xy`: two whitespace- or comma-separated columns, axis and intensity, `#` starting a
-//!   comment; one spectrum named after the file stem;
+//!   comment; lines before the first data line that are not two numbers (a column header
+//!   such as `2Theta Intensity`) are skipped; one spectrum named after the file stem;
 //! - `.msa` (EMSA/MSA, ISO 22029): `#KEYWORD : value` header lines, then `x, y` data lines
 //!   (or `y` only, with `#DATATYPE : Y`) between `#SPECTRUM` and `#ENDOFDATA`; one spectrum
 //!   named by `#TITLE`, or else the file stem.
 //!
 //! A directory reads every file with one of these extensions in it, in name order.
+//!
+//! Empty cells after the last named column of a CSV file, which spreadsheets write as
+//! trailing commas, are ignored in the header and in every row; a value there is refused
+//! with its row, since the row or the header must be shifted. Rows are reported by their
+//! line in the file, whatever the line ending.
 //!
 //! Failures are split in two. A [`FileError`] stops the whole file (it cannot be opened, is
 //! empty, its header or axis is unusable). A [`SpectrumError`] belongs to one spectrum (a
@@ -33,7 +39,10 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod csv_lines;
 mod npy_header;
+
+use csv_lines::LineIndex;
 
 /// A reference library: the axis and one reference spectrum per phase.
 #[derive(Clone, Debug, PartialEq)]
@@ -532,24 +541,28 @@ fn parse_sample(cell: &str) -> Result<f32, String> {
     }
 }
 
+/// The comment byte of CSV files: lines starting with it are skipped.
+const CSV_COMMENT: u8 = b'#';
+
+type CsvReader = csv::Reader<LineIndex<File>>;
+
 fn read_csv_table(path: &Path) -> Result<CsvTable, FileError> {
     let file = File::open(path).map_err(|e| FileError::io(path, e))?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .comment(Some(b'#'))
+        .comment(Some(CSV_COMMENT))
         .trim(csv::Trim::All)
-        .from_reader(BufReader::with_capacity(1 << 20, file));
-    let csv_error = |e: csv::Error| match e.into_kind() {
-        csv::ErrorKind::Io(io) => FileError::io(path, io),
-        other => FileError::format(path, format!("{other:?}")),
-    };
+        .buffer_capacity(1 << 20)
+        .from_reader(LineIndex::new(file, CSV_COMMENT));
 
-    let mut records = reader.records();
-    let header = match records.next() {
-        Some(r) => r.map_err(csv_error)?,
-        None => return Err(FileError::format(path, "the file is empty")),
+    let Some((mut header, _)) = next_record(&mut reader, path)? else {
+        return Err(FileError::format(path, "the file is empty"));
     };
+    // Spreadsheets end rows in empty cells beyond the last column; they name nothing.
+    let named = (0..header.len()).rfind(|&c| !header[c].is_empty());
+    let width = named.map_or(1, |last| last + 1);
+    header.truncate(width);
     let mut cells = header.iter().map(str::to_string);
     let axis_name = cells.next().unwrap_or_default();
     let names: Vec<String> = cells.collect();
@@ -563,9 +576,7 @@ fn read_csv_table(path: &Path) -> Result<CsvTable, FileError> {
     let mut axis = Vec::new();
     let mut rows = Vec::new();
     let mut lines = Vec::new();
-    for record in records {
-        let record = record.map_err(csv_error)?;
-        let line = record.position().map_or(0, |p| p.line());
+    while let Some((mut record, line)) = next_record(&mut reader, path)? {
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -583,16 +594,21 @@ fn read_csv_table(path: &Path) -> Result<CsvTable, FileError> {
                 format!("row {line}, column 1 ({axis_name}): axis value is not finite"),
             ));
         }
-        if record.len() > names.len() + 1 {
+
+        // A value beyond the header means the row or the header is shifted, and which
+        // spectra took the wrong cells cannot be told: the file is refused, not guessed at.
+        let mut extra = record.iter().enumerate().skip(width);
+        if let Some((column, cell)) = extra.find(|(_, cell)| !cell.is_empty()) {
             return Err(FileError::format(
                 path,
                 format!(
-                    "row {line} has {} cells, the header has {}",
-                    record.len(),
-                    names.len() + 1
+                    "row {line}, column {}: \"{cell}\" is beyond the header's last column \
+                     ({width}); name the column in the header or remove the extra cells",
+                    column + 1
                 ),
             ));
         }
+        record.truncate(width);
 
         axis.push(x);
         rows.push(record);
@@ -611,6 +627,44 @@ fn read_csv_table(path: &Path) -> Result<CsvTable, FileError> {
         rows,
         lines,
     })
+}
+
+/// The next record of a CSV file and the 1-based file line it starts on; `None` at the end.
+fn next_record(
+    reader: &mut CsvReader,
+    path: &Path,
+) -> Result<Option<(csv::StringRecord, u64)>, FileError> {
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        Ok(false) => Ok(None),
+        Ok(true) => {
+            let byte = record.position().map_or(0, csv::Position::byte);
+            Ok(Some((record, reader.get_ref().line_of(byte))))
+        }
+        Err(e) => Err(csv_error(e, reader, path)),
+    }
+}
+
+/// A csv crate error as a message about the file.
+fn csv_error(e: csv::Error, reader: &CsvReader, path: &Path) -> FileError {
+    if let csv::ErrorKind::Utf8 { pos, err } = e.kind() {
+        let line = reader
+            .get_ref()
+            .line_of(pos.as_ref().map_or(0, csv::Position::byte));
+        return FileError::format(
+            path,
+            format!(
+                "not UTF-8 text at line {line}, column {}: is this a CSV file saved as UTF-8?",
+                err.field() + 1
+            ),
+        );
+    }
+
+    let message = e.to_string();
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => FileError::io(path, io),
+        _ => FileError::format(path, message),
+    }
 }
 
 /// Checks that an axis strictly increases or strictly decreases.
@@ -657,7 +711,13 @@ fn parse_xy(text: &str, path: &Path, file: Arc<str>) -> Result<Spectrum, Spectru
         let mut cells = content
             .split(|c: char| c.is_whitespace() || c == ',')
             .filter(|s| !s.is_empty());
-        let (Some(x), Some(y)) = (cells.next(), cells.next()) else {
+        let (x, y) = (cells.next(), cells.next());
+        let number = |cell: Option<&str>| cell.is_some_and(|c| c.parse::<f64>().is_ok());
+        if values.is_empty() && !(number(x) && number(y)) {
+            // Instruments write a column header (`2Theta Intensity`) above the data.
+            continue;
+        }
+        let (Some(x), Some(y)) = (x, y) else {
             return Err(fail(format!(
                 "line {line_no} has one value, expected axis and intensity"
             )));
@@ -679,7 +739,9 @@ fn parse_xy(text: &str, path: &Path, file: Arc<str>) -> Result<Spectrum, Spectru
     }
 
     if values.is_empty() {
-        return Err(fail("no data lines".to_string()));
+        return Err(fail(
+            "no data lines: no line holds two numbers (axis and intensity)".to_string(),
+        ));
     }
     check_monotonic(&axis).map_err(fail)?;
 
@@ -1014,6 +1076,12 @@ impl NpyRows {
                 ));
             }
         };
+        if rows == 0 {
+            return Err(FileError::format(
+                path,
+                format!("the file holds no spectra: its shape is (0, {channels})"),
+            ));
+        }
         if channels == 0 {
             return Err(FileError::format(path, "spectra have no channels"));
         }
@@ -1317,6 +1385,33 @@ mod tests {
     }
 
     #[test]
+    fn xy_column_header_without_hash_is_skipped() {
+        let text = "2Theta Intensity\r\nsample 7\r\n10.0 5\r\n10.5 6\r\n";
+        let s = parse_xy(text, Path::new("scan.xy"), file()).expect("parses");
+
+        assert_eq!(s.values, [5.0, 6.0]);
+        assert_eq!(s.axis.as_deref(), Some(&[10.0, 10.5][..]));
+    }
+
+    #[test]
+    fn xy_lines_after_the_first_data_line_are_not_skipped() {
+        let e = parse_xy("10 5\nsum 11\n", Path::new("a.xy"), file()).unwrap_err();
+        assert_eq!(
+            e.message,
+            "line 2: axis value \"sum\" is not a finite number"
+        );
+
+        let e = parse_xy("x y\n10 NaN\n", Path::new("a.xy"), file()).unwrap_err();
+        assert_eq!(
+            e.message, "channel 0 (line 2) is NaN",
+            "a NaN is data, not a header"
+        );
+
+        let e = parse_xy("x y\n", Path::new("a.xy"), file()).unwrap_err();
+        assert!(e.message.starts_with("no data lines"), "{}", e.message);
+    }
+
+    #[test]
     fn xy_axis_must_be_monotonic() {
         let e = parse_xy("1 1\n2 1\n2 1\n", Path::new("a.xy"), file()).unwrap_err();
 
@@ -1341,6 +1436,30 @@ mod tests {
         assert_eq!(lib.axis, [3.0, 2.0]);
         assert_eq!(lib.data, [1.0, 0.0, 0.5, 1.0], "channel-major");
         assert_eq!(lib.column(1), [0.0, 1.0]);
+    }
+
+    #[test]
+    fn csv_header_ending_in_a_comma_names_no_extra_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lib.csv");
+        std::fs::write(&path, "x,a,b,,\n1,0.5,1\n2,1,0.25,,\n").unwrap();
+        let lib = read_library(&path).expect("reads");
+
+        assert_eq!(lib.names, ["a", "b"]);
+        assert_eq!(lib.data, [0.5, 1.0, 1.0, 0.25]);
+    }
+
+    #[test]
+    fn csv_empty_header_cell_before_a_named_one_is_still_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lib.csv");
+        std::fs::write(&path, "x,a,,b\n1,0.5,1,2\n").unwrap();
+        let e = read_library(&path).unwrap_err();
+
+        assert!(
+            e.to_string().ends_with("header cell of column 3 is empty"),
+            "{e}"
+        );
     }
 
     #[test]

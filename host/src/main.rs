@@ -1,8 +1,11 @@
 //! `unmix`: fit detector spectra to a library of reference phases, inspect libraries,
 //! simulate data, prepare libraries for devices and stream spectra to them.
 //!
-//! Exit status: 0 when everything succeeded, 2 when any input or spectrum failed (the other
-//! spectra are still fitted and written), 1 for an I/O failure writing results.
+//! Exit status: 0 when everything succeeded; 1 when the run itself failed (an unusable
+//! library or spectra file, options refused here, an I/O error writing results or a plot),
+//! with one message; 2 when some spectra failed and the others were fitted and written.
+//! Command lines that clap rejects (an unknown option, a missing value) also exit 2, with
+//! clap's usage message.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -18,8 +21,10 @@ use unmix_host::formats::{self, SpectrumError};
 use unmix_host::simulate::{self, Kind, MixSpec};
 use unmix_host::{inspect, plot, stream};
 
-/// Exit status when an input or a spectrum failed.
-const FAILED: u8 = 2;
+/// Exit status when the run itself failed.
+const RUN_FAILED: u8 = 1;
+/// Exit status when some spectra failed and the others were fitted.
+const SPECTRA_FAILED: u8 = 2;
 /// How many spectrum errors are printed one by one before they are only counted.
 const SHOWN_ERRORS: usize = 20;
 
@@ -153,7 +158,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(message) => {
             eprintln!("unmix: {message}");
-            ExitCode::from(FAILED)
+            ExitCode::from(RUN_FAILED)
         }
     }
 }
@@ -171,6 +176,10 @@ fn run_fit(c: &FitCommand) -> CommandResult {
         Some(path) => Box::new(BufWriter::with_capacity(1 << 20, create(path)?)),
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
+    let out_name = c
+        .out
+        .as_ref()
+        .map_or("standard output".into(), |p| p.display().to_string());
     let options = BatchOptions {
         progress: true,
         keep_first: c.plot.is_some(),
@@ -183,7 +192,7 @@ fn run_fit(c: &FitCommand) -> CommandResult {
         shown += 1;
     };
     let summary = batch::fit_all(&prepared, &settings, source, out, options, on_error)
-        .map_err(|e| format!("writing results: {e}"))?;
+        .map_err(|e| format!("{out_name}: writing results: {e}"))?;
 
     if summary.failed > SHOWN_ERRORS {
         eprintln!(
@@ -191,14 +200,22 @@ fn run_fit(c: &FitCommand) -> CommandResult {
             summary.failed - SHOWN_ERRORS
         );
     }
-    if let Some(path) = &c.plot {
-        match &summary.first {
-            Some((spectrum, fit)) => plot::plot_fit(path, &prepared.library, spectrum, fit)?,
-            None => eprintln!(
+    // The table is written whatever becomes of the plot, and the summary always follows.
+    let plotted = match (&c.plot, &summary.first) {
+        (Some(path), Some((spectrum, fit))) => {
+            plot::plot_fit(path, &prepared.library, spectrum, fit)
+        }
+        (Some(path), None) => {
+            eprintln!(
                 "unmix: no spectrum was fitted, so {} is not drawn",
                 path.display()
-            ),
+            );
+            Ok(())
         }
+        (None, _) => Ok(()),
+    };
+    if let Err(message) = &plotted {
+        eprintln!("unmix: {message}");
     }
     eprintln!(
         "unmix fit: {} spectra, {} failed, {:.2} s, {:.0} spectra/s ({}, {} phases, {} channels)",
@@ -211,8 +228,10 @@ fn run_fit(c: &FitCommand) -> CommandResult {
         prepared.library.channels(),
     );
 
-    Ok(if summary.failed > 0 {
-        ExitCode::from(FAILED)
+    Ok(if plotted.is_err() {
+        ExitCode::from(RUN_FAILED)
+    } else if summary.failed > 0 {
+        ExitCode::from(SPECTRA_FAILED)
     } else {
         ExitCode::SUCCESS
     })
@@ -240,6 +259,10 @@ fn run_inspect(c: &InspectCommand) -> CommandResult {
 }
 
 fn run_simulate(c: &SimulateCommand) -> CommandResult {
+    // Checked before anything is written, so a bad name leaves no files behind.
+    simulate::SpectraFormat::of(&c.out_spectra)
+        .map_err(|m| format!("{}: {m}", c.out_spectra.display()))?;
+
     let phases = c.phases.or(c.fractions.as_ref().map(Vec::len)).unwrap_or(4);
     let library = match &c.library {
         Some(path) => formats::read_library(path).map_err(|e| e.to_string())?,

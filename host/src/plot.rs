@@ -1,6 +1,7 @@
 //! PNG plots with `plotters`' bitmap backend. Text is drawn with the DejaVu Sans font that
 //! the `dejavu` crate embeds, through `ab_glyph`, so no system font library is needed.
 
+use std::fs::File;
 use std::path::Path;
 use std::sync::Once;
 
@@ -20,6 +21,15 @@ fn register_fonts() {
 
 fn err(path: &Path) -> impl Fn(String) -> String + '_ {
     move |e| format!("{}: cannot draw the plot: {e}", path.display())
+}
+
+/// Creates the file the plot goes to. `plotters` writes it only at the end and reports a
+/// failure there as a nest of its error types, so the usual causes (no such directory, no
+/// permission) are caught here first, in the operating system's words.
+fn create(path: &Path) -> PlotResult {
+    File::create(path)
+        .map(drop)
+        .map_err(|e| format!("{}: cannot write the plot: {e}", path.display()))
 }
 
 /// The parts of a fitted spectrum, in `f64`: each phase's contribution `w_j x_j`, the
@@ -119,6 +129,7 @@ pub fn plot_fit(
     let x_range = axis[0].min(axis[axis.len() - 1])..axis[0].max(axis[axis.len() - 1]);
     let measured: Vec<f64> = spectrum.values.iter().map(|&v| f64::from(v)).collect();
 
+    create(path)?;
     let root = BitMapBackend::new(path, (1400, 900)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(path)(e.to_string()))?;
     let (top, bottom) = root.split_vertically(640);
@@ -232,6 +243,7 @@ pub fn plot_scree(path: &Path, title: &str, given: &[f64], scaled: &[f64]) -> Pl
         (1e-3, 1.0)
     };
 
+    create(path)?;
     let root = BitMapBackend::new(path, (1000, 650)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(path)(e.to_string()))?;
     let mut chart = ChartBuilder::on(&root)

@@ -335,13 +335,57 @@ pub fn write_library(path: &Path, library: &Library) -> io::Result<()> {
     )
 }
 
-/// Writes spectra in the format chosen by `path`'s extension: `.csv` (a column per
-/// spectrum), `.npy` (`float32`, a row per spectrum), `.xy` or `.msa`. A single spectrum is
-/// written to `path`; several `.xy`/`.msa` spectra go to a directory named by `path`'s stem,
-/// one file per spectrum named after it. Returns the path to give `unmix fit --spectra`.
+/// The formats [`write_spectra`] writes, chosen by the extension of the path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpectraFormat {
+    /// `.csv`, a column per spectrum.
+    Csv,
+    /// `.npy`, `float32`, a row per spectrum.
+    Npy,
+    /// `.xy`, one spectrum per file.
+    Xy,
+    /// `.msa` (EMSA/MSA), one spectrum per file.
+    Msa,
+}
+
+impl SpectraFormat {
+    /// The format named by `path`'s extension, in any case.
+    ///
+    /// # Errors
+    /// A message listing the formats, for another extension or none (without the path).
+    pub fn of(path: &Path) -> Result<Self, String> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        match ext.as_str() {
+            "csv" => Ok(SpectraFormat::Csv),
+            "npy" => Ok(SpectraFormat::Npy),
+            "xy" => Ok(SpectraFormat::Xy),
+            "msa" => Ok(SpectraFormat::Msa),
+            _ => Err("spectra are written as .csv, .npy, .xy or .msa".to_string()),
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            SpectraFormat::Csv => "csv",
+            SpectraFormat::Npy => "npy",
+            SpectraFormat::Xy => "xy",
+            SpectraFormat::Msa => "msa",
+        }
+    }
+}
+
+/// Writes spectra in the format chosen by `path`'s extension ([`SpectraFormat::of`]). A
+/// single spectrum is written to `path`; several `.xy`/`.msa` spectra go to a directory
+/// named by `path`'s stem, one file per spectrum named after it. Returns the path to give
+/// `unmix fit --spectra`.
 ///
 /// # Errors
-/// The I/O error of writing, or `InvalidInput` for another extension.
+/// The I/O error of writing, or `InvalidInput` for another extension (before anything is
+/// written).
 pub fn write_spectra(
     path: &Path,
     axis_name: &str,
@@ -349,52 +393,42 @@ pub fn write_spectra(
     names: &[String],
     spectra: &[Vec<f32>],
 ) -> io::Result<PathBuf> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    match ext.as_str() {
-        "csv" => {
+    let format =
+        SpectraFormat::of(path).map_err(|m| io::Error::new(io::ErrorKind::InvalidInput, m))?;
+    match format {
+        SpectraFormat::Csv => {
             write_csv_columns(path, axis_name, axis, names, spectra)?;
             Ok(path.to_path_buf())
         }
-        "npy" => {
+        SpectraFormat::Npy => {
             write_npy(path, spectra, axis.len())?;
             Ok(path.to_path_buf())
         }
-        "xy" | "msa" if spectra.len() == 1 => {
-            write_single(path, &ext, axis_name, axis, &names[0], &spectra[0])?;
+        SpectraFormat::Xy | SpectraFormat::Msa if spectra.len() == 1 => {
+            write_single(path, format, axis_name, axis, &names[0], &spectra[0])?;
             Ok(path.to_path_buf())
         }
-        "xy" | "msa" => {
+        SpectraFormat::Xy | SpectraFormat::Msa => {
             let dir = path.with_extension("");
             fs::create_dir_all(&dir)?;
             for (name, y) in names.iter().zip(spectra) {
-                let file = dir.join(format!("{name}.{ext}"));
-                write_single(&file, &ext, axis_name, axis, name, y)?;
+                let file = dir.join(format!("{name}.{}", format.extension()));
+                write_single(&file, format, axis_name, axis, name, y)?;
             }
             Ok(dir)
         }
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "{}: spectra are written as .csv, .npy, .xy or .msa",
-                path.display()
-            ),
-        )),
     }
 }
 
 fn write_single(
     path: &Path,
-    ext: &str,
+    format: SpectraFormat,
     axis_name: &str,
     axis: &[f64],
     name: &str,
     y: &[f32],
 ) -> io::Result<()> {
-    if ext == "xy" {
+    if format == SpectraFormat::Xy {
         write_xy(path, axis_name, axis, y)
     } else {
         write_msa(path, name, axis_name, axis, y)

@@ -1,5 +1,6 @@
 //! Bad input: every case names the file, spectrum and place; the good spectra are still
-//! fitted and written; the exit status is 2.
+//! fitted and written and the exit status is 2; a file that cannot be used at all stops the
+//! run with exit status 1.
 
 mod common;
 
@@ -271,7 +272,7 @@ fn empty_and_unreadable_files_stop_with_a_named_error() {
         ("missing.csv", "missing.csv: No such file"),
     ] {
         let run = fit(d, file);
-        assert_eq!(run.code, 2, "{file}");
+        assert_eq!(run.code, 1, "{file}");
         assert!(run.stderr.contains(message), "{file}: {}", run.stderr);
     }
 }
@@ -289,7 +290,7 @@ fn a_rank_deficient_library_names_the_dependent_phase() {
     write_spectra(d, 1, |_, _| None);
 
     let run = fit(d, "spectra.csv");
-    assert_eq!(run.code, 2);
+    assert_eq!(run.code, 1);
     assert!(
         run.stderr
             .contains(r#"library.csv: library is rank-deficient: phase "twice_a" (column 4)"#),
@@ -310,7 +311,7 @@ fn library_cells_are_checked_with_row_and_phase() {
     write_spectra(d, 1, |_, _| None);
 
     let run = fit(d, "spectra.csv");
-    assert_eq!(run.code, 2);
+    assert_eq!(run.code, 1);
     let expected =
         r#"library.csv: phase "a" (column 2): channel 1 (row 3) is not a number: "oops""#;
     assert!(run.stderr.contains(expected), "{}", run.stderr);
@@ -393,7 +394,215 @@ fn conflicting_fit_options_are_refused() {
         (&["--background", "9"][..], "--background 9"),
     ] {
         let run = unmix(d, &[&base[..], extra].concat());
-        assert_eq!(run.code, 2, "{extra:?}");
+        assert_eq!(run.code, 1, "{extra:?}");
         assert!(run.stderr.contains(message), "{extra:?}: {}", run.stderr);
     }
+}
+
+/// Runs `unmix fit` with the library `library` on `spectra.csv`.
+fn fit_library(d: &Path, library: &str) -> Run {
+    unmix(
+        d,
+        &["fit", "--library", library, "--spectra", "spectra.csv"],
+    )
+}
+
+/// `text` with its lines ended by CRLF instead of LF.
+fn crlf(text: &str) -> String {
+    text.replace('\n', "\r\n")
+}
+
+#[test]
+fn crlf_files_report_the_same_rows_as_lf_files() {
+    let dir = setup();
+    let d = dir.path();
+    write_spectra(d, 2, |s, i| (s == 2 && i == 9).then(|| "NaN".into()));
+    let text = fs::read_to_string(d.join("spectra.csv")).unwrap();
+    fs::write(d.join("crlf.csv"), crlf(&text)).unwrap();
+
+    for file in ["spectra.csv", "crlf.csv"] {
+        let run = fit(d, file);
+        assert_eq!(run.code, 2, "{file}: {}", run.stderr);
+        let expected = format!(r#"{file}: spectrum "s2" (column 3): channel 9 (row 11) is NaN"#);
+        assert!(run.stderr.contains(&expected), "{}", run.stderr);
+    }
+
+    let library = fs::read_to_string(d.join("library.csv")).unwrap();
+    let mut lines: Vec<String> = library.lines().map(String::from).collect();
+    let mut cells: Vec<&str> = lines[10].split(',').collect();
+    cells[2] = "oops";
+    lines[10] = cells.join(",");
+    let bad = lines.join("\n") + "\n";
+    fs::write(d.join("lf_library.csv"), &bad).unwrap();
+    fs::write(d.join("crlf_library.csv"), crlf(&bad)).unwrap();
+
+    for library in ["lf_library.csv", "crlf_library.csv"] {
+        let run = fit_library(d, library);
+        assert_eq!(run.code, 1, "{library}");
+        let expected = format!(
+            r#"{library}: phase "b" (column 3): channel 9 (row 11) is not a number: "oops""#
+        );
+        assert!(run.stderr.contains(&expected), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn trailing_empty_cells_as_spreadsheets_write_them_are_ignored() {
+    let dir = setup();
+    let d = dir.path();
+    write_spectra(d, 2, |_, _| None);
+    let reference = fit(d, "spectra.csv");
+    assert_eq!(reference.code, 0, "{}", reference.stderr);
+    let expected = fs::read(d.join("out.csv")).unwrap();
+
+    // `1,2,3,` under the header `a,b,c`, and a comma at the end of every line, header too.
+    let text = fs::read_to_string(d.join("spectra.csv")).unwrap();
+    let (header, rows) = text.split_once('\n').unwrap();
+    let rows_only = format!("{header}\n{}", rows.replace('\n', ",\n"));
+    fs::write(d.join("rows.csv"), rows_only).unwrap();
+    fs::write(d.join("every_line.csv"), text.replace('\n', ",,\n")).unwrap();
+    for file in ["rows.csv", "every_line.csv"] {
+        let run = fit(d, file);
+        assert_eq!(run.code, 0, "{file}: {}", run.stderr);
+        assert_eq!(fs::read(d.join("out.csv")).unwrap(), expected, "{file}");
+    }
+
+    let library = fs::read_to_string(d.join("library.csv")).unwrap();
+    fs::write(d.join("library.csv"), library.replace('\n', ",\n")).unwrap();
+    let run = fit(d, "spectra.csv");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(fs::read(d.join("out.csv")).unwrap(), expected, "library");
+}
+
+#[test]
+fn a_value_beyond_the_header_stops_the_file_naming_its_row_and_the_fix() {
+    let dir = setup();
+    let d = dir.path();
+    write_spectra(d, 2, |_, _| None);
+    let text = fs::read_to_string(d.join("spectra.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[6] += ",,5";
+    fs::write(d.join("spectra.csv"), lines.join("\n") + "\n").unwrap();
+
+    let run = fit(d, "spectra.csv");
+    assert_eq!(run.code, 1);
+    let expected = concat!(
+        r#"spectra.csv: row 7, column 5: "5" is beyond the header's last column (3); "#,
+        "name the column in the header or remove the extra cells"
+    );
+    assert!(run.stderr.contains(expected), "{}", run.stderr);
+}
+
+#[test]
+fn files_that_are_not_utf8_text_are_refused_in_words_with_their_line() {
+    let dir = setup();
+    let d = dir.path();
+    write_spectra(d, 2, |_, _| None);
+    fs::write(d.join("library.bin"), b"\x93\xff\x00\x12\n\xfe\n").unwrap();
+    let text = fs::read_to_string(d.join("spectra.csv")).unwrap();
+    let (_, rows) = text.split_once('\n').unwrap();
+    // "s\u{e9}" in Latin-1, then a CRLF file with a Latin-1 "\u{b5}" on line 5.
+    let latin1_header = [b"two_theta,s1,s\xe9\n".as_slice(), rows.as_bytes()].concat();
+    fs::write(d.join("latin1_header.csv"), latin1_header).unwrap();
+    let mut lines: Vec<Vec<u8>> = text.lines().map(|l| l.as_bytes().to_vec()).collect();
+    lines[4].extend(b"\xb5");
+    let latin1_cell = lines.join(&b"\r\n"[..]);
+    fs::write(d.join("latin1_cell.csv"), latin1_cell).unwrap();
+
+    let run = fit_library(d, "library.bin");
+    assert_eq!(run.code, 1);
+    let expected = "library.bin: not UTF-8 text at line 1, column 1: is this a CSV file";
+    assert!(run.stderr.contains(expected), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("Utf8"),
+        "no Debug dump: {}",
+        run.stderr
+    );
+
+    for (file, place) in [
+        ("latin1_header.csv", "line 1, column 3"),
+        ("latin1_cell.csv", "line 5, column 3"),
+    ] {
+        let run = fit(d, file);
+        assert_eq!(run.code, 1, "{file}");
+        let expected = format!("{file}: not UTF-8 text at {place}: ");
+        assert!(run.stderr.contains(&expected), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn npy_of_no_rows_says_it_holds_no_spectra() {
+    let dir = setup();
+    let d = dir.path();
+    fs::write(d.join("none.npy"), npy_preamble("<f4", false, "(0, 128)")).unwrap();
+
+    let run = fit(d, "none.npy");
+    assert_eq!(run.code, 1);
+    let expected = "none.npy: the file holds no spectra: its shape is (0, 128)";
+    assert!(run.stderr.contains(expected), "{}", run.stderr);
+}
+
+#[test]
+fn a_library_of_17_phases_names_the_limit_of_16() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names: Vec<String> = (0..17).map(|j| format!("p{j}")).collect();
+    let mut csv = format!("two_theta,{}\n", names.join(","));
+    for i in 0..CHANNELS {
+        let peaks: Vec<String> = (0..17)
+            .map(|j| format!("{}", (-((i as f64 - 5.0 * j as f64).powi(2)) / 8.0).exp()))
+            .collect();
+        csv += &format!("{},{}\n", axis(i), peaks.join(","));
+    }
+    fs::write(d.join("library.csv"), csv).unwrap();
+    write_spectra(d, 1, |_, _| None);
+
+    for background in [None, Some("2")] {
+        let mut args = vec![
+            "fit",
+            "--library",
+            "library.csv",
+            "--spectra",
+            "spectra.csv",
+        ];
+        args.extend(
+            background
+                .map(|degree| ["--background", degree])
+                .iter()
+                .flatten(),
+        );
+        let run = unmix(d, &args);
+        assert_eq!(run.code, 1);
+        let expected = "library.csv: 17 phases: a library holds at most 16 phases";
+        assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn io_errors_exit_1_while_clap_usage_errors_keep_2() {
+    let dir = setup();
+    let d = dir.path();
+    write_spectra(d, 1, |_, _| None);
+    let base = [
+        "fit",
+        "--library",
+        "library.csv",
+        "--spectra",
+        "spectra.csv",
+    ];
+
+    // Linux's /dev/full refuses every write with ENOSPC.
+    if Path::new("/dev/full").exists() {
+        let run = unmix(d, &[&base[..], &["--out", "/dev/full"]].concat());
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("/dev/full: writing results: "),
+            "{}",
+            run.stderr
+        );
+    }
+
+    let run = unmix(d, &[&base[..], &["--no-such-option"]].concat());
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("Usage:"), "{}", run.stderr);
 }

@@ -504,6 +504,54 @@ fn fit_plot_is_a_png() {
 }
 
 #[test]
+fn a_plot_that_cannot_be_written_leaves_the_table_and_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    simulate(d, "2", &[]);
+    let args = [
+        "fit",
+        "--library",
+        "library.csv",
+        "--spectra",
+        "spectra.csv",
+        "--out",
+        "o.csv",
+        "--plot",
+        "missing/fit.png",
+    ];
+
+    let run = unmix(d, &args);
+
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let expected = "unmix: missing/fit.png: cannot write the plot: No such file or directory";
+    assert!(run.stderr.contains(expected), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("Error("),
+        "no Debug dump: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("2 spectra, 0 failed"), "{}", run.stderr);
+    assert_eq!(Table::read(&d.join("o.csv")).rows.len(), 2);
+}
+
+#[test]
+fn simulate_refuses_an_unknown_spectra_extension_before_writing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let args = ["simulate", "--channels", "64", "--count", "2"];
+
+    let run = unmix(d, &[&args[..], &["--out-spectra", "q.foo"]].concat());
+
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr.trim(),
+        "unmix: q.foo: spectra are written as .csv, .npy, .xy or .msa"
+    );
+    let written: Vec<_> = fs::read_dir(d).unwrap().collect();
+    assert!(written.is_empty(), "wrote {written:?}");
+}
+
+#[test]
 fn simulate_is_reproducible_and_honours_fixed_fractions() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -539,7 +587,7 @@ fn simulate_is_reproducible_and_honours_fixed_fractions() {
     }
 
     let bad = unmix(d, &["simulate", "--fractions", "0.5,0.5", "--phases", "3"]);
-    assert_eq!(bad.code, 2);
+    assert_eq!(bad.code, 1);
     assert!(
         bad.stderr.contains("--fractions has 2 values for 3 phases"),
         "{}",

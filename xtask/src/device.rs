@@ -240,6 +240,7 @@ pub fn live(elf: &Path) -> Result<(), String> {
 /// background), `f32`, `u16` and `u32` samples: the device's bits equal the host's.
 pub fn check_identical(elf: &Path) -> Result<u64, String> {
     let mut device = Device::qemu(elf, &[]).map_err(|e| e.to_string())?;
+    let info = device.info().map_err(|e| e.to_string())?;
     let mut checked = 0u64;
 
     let builtin = Library::builtin();
@@ -302,8 +303,28 @@ pub fn check_identical(elf: &Path) -> Result<u64, String> {
         return Err(format!("QEMU ended with {:?}", closing.exit));
     }
     println!("{checked} fits bit-identical (built-in and two uploaded libraries, 4 methods)");
+
+    // What one spectrum needs in RAM: its receive frame, its samples as `f32`, and the
+    // deepest stack the fits above reached (every method, the 2048 x 8 library among them).
+    let frame = u64::from(info.max_frame);
+    let samples = 4 * u64::from(info.build.max_channels);
+    let stack = u64::from(closing.stack.used);
+    let working_set = frame + samples + stack;
+    println!(
+        "working set per spectrum: frame {frame} + samples {samples} + stack {stack} = \
+         {working_set} bytes (budget {WORKING_SET_BUDGET})"
+    );
+    if working_set > WORKING_SET_BUDGET {
+        return Err(format!(
+            "the per-spectrum working set, {working_set} bytes, exceeds the \
+             {WORKING_SET_BUDGET}-byte budget"
+        ));
+    }
     Ok(checked)
 }
+
+/// RAM that the firmware may use per spectrum (N = 2048, K = 8), stack included: 32 KiB.
+const WORKING_SET_BUDGET: u64 = 32 * 1024;
 
 /// Check: garbage, truncated, corrupted and oversized frames, unknown messages,
 /// wrong-length and non-finite spectra, bad lambdas and libraries, between valid requests:

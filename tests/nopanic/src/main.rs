@@ -7,6 +7,10 @@
 //! check, unwrap, arithmetic check) survives optimisation anywhere on this path, the link
 //! fails and names that symbol. The binary is never run; building it is the proof. It covers
 //! release builds (opt-level 3, fat LTO), the profile the firmware ships with.
+//!
+//! The `canary` feature adds one out-of-bounds index inside the fit branch: its link must
+//! fail, which shows that the branch is live code (were the optimiser able to prove that no
+//! library ever loads, the fit calls would vanish and the proof with them).
 
 #![no_std]
 #![no_main]
@@ -24,26 +28,30 @@ const CHANNELS: usize = 4096;
 
 #[entry]
 fn main() -> ! {
-    let bytes: &[u8] = black_box(&[0u8; 64]);
+    // The slice, length included, is hidden: any library shape could arrive.
+    let bytes: &[u8] = black_box(&[0u8; 64][..]);
     let mut storage = [0.0f32; STORAGE];
     let mut counts = [0u16; CHANNELS];
+    let mut wide_counts = [0u32; CHANNELS];
     let mut samples = [0.0f32; CHANNELS];
     let mut fitted = [0.0f32; CHANNELS];
     let mut block = [[0u16; 4]; CHANNELS];
     black_box(&mut counts);
+    black_box(&mut wide_counts);
     black_box(&mut samples);
     black_box(&mut block);
 
     let channels = black_box(CHANNELS);
     let counts = counts.get(..channels).unwrap_or(&[]);
+    let wide_counts = wide_counts.get(..channels).unwrap_or(&[]);
     let samples = samples.get(..channels).unwrap_or(&[]);
     let block = block.get(..channels).unwrap_or(&[]);
 
-    #[cfg(feature = "canary")]
-    black_box(samples[black_box(CHANNELS)]);
-
     if let Ok(prepared) = PreparedView::from_bytes(bytes, &mut storage) {
-        fit_every_way(&prepared, counts, samples, &mut fitted);
+        #[cfg(feature = "canary")]
+        black_box(samples[black_box(CHANNELS)]);
+
+        fit_every_way(&prepared, counts, wide_counts, samples, &mut fitted);
         fit_interleaved_every_way(&prepared, block);
     }
 
@@ -53,7 +61,13 @@ fn main() -> ! {
 }
 
 /// Every per-spectrum entry point, with options the optimiser cannot see.
-fn fit_every_way(prepared: &PreparedView<'_>, counts: &[u16], samples: &[f32], fitted: &mut [f32]) {
+fn fit_every_way(
+    prepared: &PreparedView<'_>,
+    counts: &[u16],
+    wide_counts: &[u32],
+    samples: &[f32],
+    fitted: &mut [f32],
+) {
     let lambda = black_box(0.5f32);
     let cap = black_box(40u32);
     let methods = [
@@ -68,6 +82,7 @@ fn fit_every_way(prepared: &PreparedView<'_>, counts: &[u16], samples: &[f32], f
             .with_max_iterations(cap)
             .with_chi2(black_box(true));
         black_box(prepared.fit(counts, &options).ok());
+        black_box(prepared.fit(wide_counts, &options).ok());
         black_box(prepared.fit(samples, &options).ok());
         black_box(prepared.fit_with_model(counts, &options, fitted).ok());
     }
