@@ -50,6 +50,12 @@ pub enum Error {
     },
     /// A library needs at least one phase.
     NoPhases,
+    /// More channels than [`MAX_CHANNELS`](crate::MAX_CHANNELS), the bound that keeps every
+    /// size derived from a shape within a 32-bit `usize`.
+    TooManyChannels {
+        /// Channels given.
+        channels: usize,
+    },
     /// Fewer channels than columns: the least-squares problem is under-determined.
     TooFewChannels {
         /// Channels given.
@@ -120,6 +126,11 @@ impl fmt::Display for Error {
                 "too many columns: {phases} phases and {background_terms} background terms"
             ),
             Error::NoPhases => write!(f, "the library has no phases"),
+            Error::TooManyChannels { channels } => write!(
+                f,
+                "{channels} channels: a library holds at most {} channels",
+                crate::MAX_CHANNELS
+            ),
             Error::TooFewChannels { channels, columns } => {
                 write!(f, "{channels} channels cannot determine {columns} columns")
             }

@@ -113,11 +113,13 @@ impl Shape {
         crate::bytes::HEADER_LEN + 4 * self.prepared_len()
     }
 
-    /// Checks the capacities: 1 to [`MAX_PHASES`] phases, degree at most [`MAX_DEGREE`], and
-    /// at least as many channels as columns.
+    /// Checks the capacities: 1 to [`MAX_PHASES`] phases, degree at most [`MAX_DEGREE`], at
+    /// most [`MAX_CHANNELS`](crate::MAX_CHANNELS) channels, and at least as many channels as
+    /// columns.
     ///
     /// # Errors
-    /// [`Error::NoPhases`], [`Error::TooManyColumns`] or [`Error::TooFewChannels`].
+    /// [`Error::NoPhases`], [`Error::TooManyColumns`], [`Error::TooManyChannels`] or
+    /// [`Error::TooFewChannels`].
     pub const fn validate(&self) -> Result<(), Error> {
         let terms = self.background.terms();
         if self.phases == 0 {
@@ -127,6 +129,11 @@ impl Shape {
             return Err(Error::TooManyColumns {
                 phases: self.phases,
                 background_terms: terms,
+            });
+        }
+        if self.channels > crate::MAX_CHANNELS {
+            return Err(Error::TooManyChannels {
+                channels: self.channels,
             });
         }
         if self.channels < self.columns() {

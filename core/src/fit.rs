@@ -70,9 +70,18 @@ pub enum Method {
         lambda: f32,
     },
     /// Non-negative phases (background free in sign): Lawson-Hanson active set.
+    ///
+    /// It has converged when no phase held at zero could lower the residual: in the scaled
+    /// coordinates `u = D^-1 w` of the compressed problem, every such phase's gradient
+    /// `(R^T (z - R u))_j` is at most `8 c f32::EPSILON ||z||`. A phase whose unit-norm
+    /// spectrum correlates with the residual less than that stays at zero; this is the
+    /// detection floor for trace phases, far below the Poisson noise of any real count.
     Nnls,
     /// Non-negative phases whose coefficients sum to exactly 1 (fully constrained least
-    /// squares): the same active set with the equality eliminated in every subproblem.
+    /// squares): the same active set with the equality eliminated in every subproblem, and
+    /// the same tolerance on the gradient along the constraint. The coefficients are then
+    /// fractions, so the spectrum must be on the library's scale (normalised to the phases'
+    /// total); for counts, [`Method::Nnls`] and [`Fit::fractions`] give the fractions.
     Fcls,
 }
 

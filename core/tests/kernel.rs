@@ -571,3 +571,153 @@ fn nnls_keeps_a_phase_whose_overlaps_with_the_others_square_to_zero() {
         fit.phases()
     );
 }
+
+/// A prepared library's header may name any 32-bit channel count. On a 32-bit target the
+/// sizes derived from a few billion channels wrapped; such shapes are now refused first,
+/// and the largest shape allowed still has a byte length that fits in 32 bits.
+#[test]
+fn a_shape_beyond_max_channels_is_refused_before_any_size_is_computed() {
+    let too_many = unmix::MAX_CHANNELS + 1;
+    assert_eq!(
+        Shape::new(too_many, 1, Background::None).validate(),
+        Err(Error::TooManyChannels { channels: too_many })
+    );
+
+    let widest = Shape::new(
+        unmix::MAX_CHANNELS,
+        unmix::MAX_PHASES,
+        Background::Chebyshev {
+            degree: unmix::MAX_DEGREE as u8,
+        },
+    );
+    assert_eq!(widest.validate(), Ok(()));
+    assert!(widest.bytes_len() <= u32::MAX as usize / 2);
+    assert!(8 * widest.prepare_scratch_len() <= u32::MAX as usize);
+}
+
+#[test]
+fn nnls_and_fcls_match_brute_force_up_to_cond_1e4_with_scales_spread_1e6() {
+    let mut rng = Rng::new(3);
+    let mut worst = 0.0f64;
+    let mut worst_objective = 0.0f64;
+    for &cond in &[1.0, 1e2, 1e3, 1e4] {
+        for &k in &[2usize, 3, 5] {
+            for trial in 0..4 {
+                let lib = conditioned(&mut rng, 300, k, cond, 6.0);
+                let prepared = view(&lib, &lib.prepare());
+                let cols = lib.columns_f64();
+                let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
+                let kappa = condition(&refs);
+
+                // Coefficients summing to one, one phase absent, a little noise.
+                let mut truth: Vec<f64> = (0..k).map(|_| rng.uniform() + 0.1).collect();
+                truth[trial % k] = 0.0;
+                let total: f64 = truth.iter().sum();
+                truth.iter_mut().for_each(|w| *w /= total);
+                let signal = lib.apply(&truth);
+                let size = dot(&signal, &signal).sqrt() / (300f64).sqrt();
+                let y: Vec<f32> = signal
+                    .iter()
+                    .map(|&v| (v + 1e-3 * size * rng.normal()) as f32)
+                    .collect();
+                let y64 = to_f64(&y);
+
+                for (method, sum_to_one) in [(Method::Nnls, false), (Method::Fcls, true)] {
+                    let want = brute_force(&cols, k, &y64, sum_to_one);
+                    let fit = prepared.fit(&y, &FitOptions::new(method)).expect("fit");
+                    assert_eq!(fit.status(), Status::Converged, "{method:?}");
+
+                    // Least-squares perturbation (kappa, and kappa^2 times the residual's
+                    // tangent), plus the active set's stopping rule: a phase whose gradient
+                    // is within 8 c eps ||z|| stays at zero, which moves the coefficients
+                    // by up to that over the smallest squared singular value, kappa^2.
+                    let got: Vec<f64> = fit.coefficients().iter().map(|&v| f64::from(v)).collect();
+                    let err = scaled_error(&cols, fit.coefficients(), &want);
+                    let tan = (objective(&cols, &want, &y64) / dot(&y64, &y64)).sqrt();
+                    let c = k as f64;
+                    let bound = 4.0 * c * (kappa + kappa * kappa * (tan + 2.0 * c)) * EPS;
+                    worst = worst.max(err / (kappa * EPS));
+                    assert!(
+                        err <= bound,
+                        "{method:?} cond {cond} k {k}: error {err:e} > {bound:e} \
+                         (kappa {kappa:e})"
+                    );
+
+                    // Whatever the conditioning, the fit is feasible and its objective is
+                    // the optimum's to rounding.
+                    assert!(got.iter().all(|&w| w >= 0.0), "{method:?}: {got:?}");
+                    if sum_to_one {
+                        let sum: f64 = got.iter().sum();
+                        assert!((sum - 1.0).abs() <= 4.0 * c * EPS, "{method:?}: sum {sum}");
+                    }
+                    let excess = (objective(&cols, &got, &y64) - objective(&cols, &want, &y64))
+                        / dot(&y64, &y64);
+                    assert!(
+                        excess.abs() <= 16.0 * c * EPS,
+                        "{method:?} cond {cond} k {k}: objective excess {excess:e}"
+                    );
+                    worst_objective = worst_objective.max(excess.abs());
+                }
+            }
+        }
+    }
+    eprintln!(
+        "nnls/fcls, conditioned: worst error / (kappa eps) = {worst:.3}, \
+         objective excess {worst_objective:e}"
+    );
+}
+
+#[test]
+fn ridge_matches_f64_augmented_least_squares_up_to_cond_1e4() {
+    let mut rng = Rng::new(4);
+    let mut worst = 0.0f64;
+    for &cond in &[1.0, 1e2, 1e3, 1e4] {
+        for &k in &[2usize, 5, 8] {
+            let lib = conditioned(&mut rng, 300, k, cond, 6.0);
+            let prepared = view(&lib, &lib.prepare());
+            let cols = lib.columns_f64();
+            let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
+            let kappa = condition(&refs);
+
+            let truth: Vec<f64> = cols
+                .iter()
+                .map(|c| rng.normal() / dot(c, c).sqrt())
+                .collect();
+            let y = to_f32(&lib.apply(&truth));
+
+            // Penalise about as much as the median column's squared norm: strong for the
+            // small columns, mild for the large ones.
+            let mut squares: Vec<f64> = cols.iter().map(|c| dot(c, c)).collect();
+            squares.sort_by(f64::total_cmp);
+            let lambda = squares[k / 2] as f32;
+
+            // min ||y - X w||^2 + lambda ||w||^2 is least squares on [X; sqrt(lambda) I].
+            let root = f64::from(lambda).sqrt();
+            let augmented: Vec<Vec<f64>> = cols
+                .iter()
+                .enumerate()
+                .map(|(j, c)| {
+                    let mut column = c.clone();
+                    column.extend((0..k).map(|t| if t == j { root } else { 0.0 }));
+                    column
+                })
+                .collect();
+            let refs_aug: Vec<&[f64]> = augmented.iter().map(|c| c.as_slice()).collect();
+            let mut y_aug = to_f64(&y);
+            y_aug.extend(std::iter::repeat_n(0.0, k));
+            let want = lstsq(&refs_aug, &y_aug).expect("reference");
+
+            let fit = prepared
+                .fit(&y, &FitOptions::new(Method::Ridge { lambda }))
+                .expect("fit");
+            let err = scaled_error(&cols, fit.phases(), &want);
+            let bound = 4.0 * k as f64 * kappa * EPS;
+            worst = worst.max(err / (kappa * EPS));
+            assert!(
+                err <= bound,
+                "cond {cond} k {k}: error {err:e} > bound {bound:e} (kappa {kappa:e})"
+            );
+        }
+    }
+    eprintln!("ridge: worst error / (kappa eps) = {worst:.3}");
+}

@@ -511,3 +511,24 @@ fn extreme_magnitudes_scale_exactly() {
         assert_eq!(f.v, unit.v);
     }
 }
+
+/// A negative or NaN threshold used to count zero singular values as kept, so the
+/// pseudo-inverse divided by them (infinities), or to keep none at all (a silent zero).
+#[test]
+fn pseudo_inverse_with_a_negative_or_nan_threshold_never_divides_by_zero() {
+    use unmix::svd::{Threshold, factor_scratch_len, pseudo_inverse};
+
+    // Rank one with the second singular value exactly zero.
+    let a = [0.0f64, 0.0, 3.0, 0.0, 0.0, 0.0];
+    let mut scratch = vec![0.0f64; factor_scratch_len(3, 2)];
+    for threshold in [Threshold::Absolute(-1.0), Threshold::Relative(f64::NAN)] {
+        let mut out = [0.0f64; 6];
+        let kept = pseudo_inverse(&a, 3, 2, &mut out, threshold, &mut scratch).unwrap();
+
+        assert_eq!(kept, 1, "{threshold:?}");
+        assert!(out.iter().all(|v| v.is_finite()), "{threshold:?}: {out:?}");
+        // a = 3 e_1 e_0^T (rows x cols), so its pseudo-inverse is e_0 e_1^T / 3.
+        let want = [0.0, 1.0 / 3.0, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(out, want, "{threshold:?}");
+    }
+}
