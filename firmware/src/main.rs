@@ -64,6 +64,10 @@ fn main() -> ! {
         UPLOAD_BYTES
     );
 
+    if cfg!(feature = "fault-check") {
+        defmt::panic!("deliberate panic of the fault-check build");
+    }
+
     let (mut link, counter, board) = init();
     let mut server = Server::new(board, SPECTRUM.take(), UPLOAD.take(), counter);
     if server.builtin_ok() {

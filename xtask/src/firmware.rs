@@ -12,7 +12,13 @@ pub const TARGET: &str = "thumbv7em-none-eabihf";
 /// Builds the firmware for QEMU (release) and returns the path of its ELF.
 pub fn build(setup: &Setup) -> Result<PathBuf, String> {
     println!("firmware: building for {TARGET} (release)");
-    build_with(setup, &[])
+    build_with(setup, &[], None)
+}
+
+/// Builds the `fault-check` firmware, which panics right after boot, in a target folder of
+/// its own (so the QEMU build is not rebuilt after it), and returns its ELF.
+pub fn build_fault_check(setup: &Setup) -> Result<PathBuf, String> {
+    build_with(setup, &["--features", "fault-check"], Some("fault-check"))
 }
 
 /// Where a real STM32F411 keeps its flash, and so where probe-rs writes the board build.
@@ -23,7 +29,11 @@ const BOARD_FLASH: u64 = 0x0800_0000;
 pub fn build_board(setup: &Setup) -> Result<PathBuf, String> {
     use object::{Object, ObjectSection};
 
-    let elf = build_with(setup, &["--no-default-features", "--features", "board"])?;
+    let elf = build_with(
+        setup,
+        &["--no-default-features", "--features", "board"],
+        None,
+    )?;
     let bytes = std::fs::read(&elf).map_err(|e| format!("cannot read {}: {e}", elf.display()))?;
     let file = object::File::parse(&*bytes).map_err(|e| e.to_string())?;
     match file.section_by_name(".vector_table").map(|s| s.address()) {
@@ -37,14 +47,20 @@ pub fn build_board(setup: &Setup) -> Result<PathBuf, String> {
     }
 }
 
-fn build_with(setup: &Setup, features: &[&str]) -> Result<PathBuf, String> {
+/// Builds the firmware with `features`, under `firmware/target` (or its folder `separate`).
+fn build_with(setup: &Setup, features: &[&str], separate: Option<&str>) -> Result<PathBuf, String> {
     let dir = crate::root().join("firmware");
     let mut command = setup.cross_cargo(&dir, "build");
-    if setup.route == crate::toolchain::Route::Rustup {
-        // The ELF is looked for under firmware/target: a CARGO_TARGET_DIR meant for the host
-        // workspace must not move it.
-        command.env_remove("CARGO_TARGET_DIR");
+    let mut target_dir = match setup.route {
+        crate::toolchain::Route::Rustup => dir.join("target"),
+        crate::toolchain::Route::DebianBuildStd => dir.join("target/debian-build-std"),
+    };
+    if let Some(folder) = separate {
+        target_dir = target_dir.join(folder);
     }
+    // The ELF is looked for there: a CARGO_TARGET_DIR meant for the host workspace must not
+    // move it.
+    command.env("CARGO_TARGET_DIR", &target_dir);
     let status = command
         .args(["--release", "--target", TARGET])
         .args(features)
@@ -54,10 +70,6 @@ fn build_with(setup: &Setup, features: &[&str]) -> Result<PathBuf, String> {
         return Err("firmware build failed".into());
     }
 
-    let target_dir = match setup.route {
-        crate::toolchain::Route::Rustup => dir.join("target"),
-        crate::toolchain::Route::DebianBuildStd => dir.join("target/debian-build-std"),
-    };
     Ok(target_dir.join(TARGET).join("release/unmix-firmware"))
 }
 

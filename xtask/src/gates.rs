@@ -105,6 +105,15 @@ pub fn test_all() -> Result<(), String> {
     )?;
 
     step(
+        "firmware in QEMU: a panic ends QEMU with failure, never a hang",
+        || {
+            let faulty = firmware::build_fault_check(&setup)?;
+            tally.passed += crate::device::check_panic_exits(&faulty)?;
+            Ok(())
+        },
+    )?;
+
+    step(
         "firmware in QEMU: bad input answered in order, valid fits exact",
         || {
             tally.passed += crate::device::check_bad_input(&elf)?;

@@ -87,7 +87,11 @@ fn device_checks() -> Result<(), String> {
     let bad = device::check_bad_input(&elf)?;
     let streamed = stream_check::run(&elf)?;
     let faults = faults::check(&elf)?;
-    println!("{} passed, 0 failed", identical + bad + streamed + faults);
+    let panics = device::check_panic_exits(&firmware::build_fault_check(&setup)?)?;
+    println!(
+        "{} passed, 0 failed",
+        identical + bad + streamed + faults + panics
+    );
     Ok(())
 }
 
