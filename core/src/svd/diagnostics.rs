@@ -110,6 +110,7 @@ impl Warning {
 /// What [`library_diagnostics`] finds. Arrays are indexed by phase; only the first
 /// `phases` entries (or rows and columns) are meaningful, the rest are zero.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Diagnostics {
     /// Channels `n`.
     pub channels: usize,
