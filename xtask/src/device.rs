@@ -675,43 +675,16 @@ pub(crate) fn frame<T: serde::Serialize + ?Sized>(message: &T) -> Vec<u8> {
 /// Check: the `fault-check` firmware panics right after boot; QEMU must end within its time
 /// limit with a failure status, its log showing the panic and then the HardFault handler.
 pub fn check_panic_exits(elf: &Path) -> Result<u64, String> {
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     use std::time::{Duration, Instant};
 
     const LIMIT: Duration = Duration::from_secs(30);
-    let mut child = Command::new("qemu-system-arm")
-        .args(["-machine", "mps2-an386", "-cpu", "cortex-m4"])
-        .args(["-display", "none", "-monitor", "none", "-serial", "none"])
-        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
-        .arg(elf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start qemu-system-arm: {e}"))?;
-    let mut stdout = child.stdout.take().ok_or("no stdout pipe")?;
-    let reader = std::thread::spawn(move || {
-        let mut raw = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut stdout, &mut raw);
-        raw
-    });
-
+    let mut qemu = Command::new("qemu-system-arm");
+    qemu.args(["-machine", "mps2-an386", "-cpu", "cortex-m4"]);
     let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "the panicking firmware hung QEMU for {} s",
-                LIMIT.as_secs()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let log = decode_log(elf, &reader.join().map_err(|_| "log reader panicked")?);
+    let (status, raw) =
+        crate::targets::run_semihosted_raw(qemu, elf, "the panicking firmware", LIMIT)?;
+    let log = decode_log(elf, &raw);
 
     if status.success() {
         return Err(format!(

@@ -5,7 +5,7 @@
 
 use std::{
     path::Path,
-    process::{Command, Stdio},
+    process::{Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
@@ -85,11 +85,28 @@ pub fn run(machine: &Machine, elf: &Path) -> Result<String, String> {
 /// and no serial port, and returns what the program printed. It is killed after `limit`; a
 /// non-zero exit is an error carrying the output. `what` names the program in messages.
 pub fn run_semihosted(
-    mut qemu: Command,
+    qemu: Command,
     elf: &Path,
     what: &str,
     limit: Duration,
 ) -> Result<String, String> {
+    let (status, raw) = run_semihosted_raw(qemu, elf, what, limit)?;
+    let output = String::from_utf8_lossy(&raw).into_owned();
+    if status.success() {
+        Ok(output)
+    } else {
+        Err(format!("{what} exited with {status}:\n{output}"))
+    }
+}
+
+/// [`run_semihosted`] without judging the exit: the status and the raw bytes the program
+/// wrote (text or defmt frames). Only a run past `limit` is an error.
+pub fn run_semihosted_raw(
+    mut qemu: Command,
+    elf: &Path,
+    what: &str,
+    limit: Duration,
+) -> Result<(ExitStatus, Vec<u8>), String> {
     let mut child = qemu
         .args(["-display", "none", "-monitor", "none", "-serial", "none"])
         .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
@@ -102,9 +119,9 @@ pub fn run_semihosted(
 
     let mut stdout = child.stdout.take().ok_or("no stdout pipe")?;
     let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
-        text
+        let mut raw = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut raw);
+        raw
     });
 
     let started = Instant::now();
@@ -120,12 +137,8 @@ pub fn run_semihosted(
         std::thread::sleep(Duration::from_millis(20));
     };
 
-    let output = reader.join().map_err(|_| "output reader panicked")?;
-    if status.success() {
-        Ok(output)
-    } else {
-        Err(format!("{what} exited with {status}:\n{output}"))
-    }
+    let raw = reader.join().map_err(|_| "output reader panicked")?;
+    Ok((status, raw))
 }
 
 /// The `case` lines of a run, which must equal the expectation line for line.
