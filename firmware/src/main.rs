@@ -12,8 +12,8 @@
 //!   ([`cost`]), defmt frames and the exit status go through semihosting, and a HardFault
 //!   ends QEMU with failure.
 //! - `board`: an STM32F411 (Nucleo-F411RE) flashed and run by probe-rs. The link is USART2
-//!   on the ST-LINK's virtual COM port ([`usart`]), fits are priced in cycles by the DWT, and
-//!   defmt goes over RTT.
+//!   on the ST-LINK's virtual COM port, set up by stm32f4xx-hal and carried as `embedded-io`
+//!   by `unmix_protocol::serial::NbSerial`, fits are priced in cycles by the DWT, and defmt goes over RTT.
 //!
 //! Memory: no heap. The buffers are statics taken once ([`static_cell`]); their sizes are
 //! in [`server`]. The stack is painted at reset and its high-water mark reported
@@ -23,14 +23,11 @@
 #![no_main]
 
 mod cost;
-mod link;
 mod server;
 mod source;
 mod stack;
 #[cfg(feature = "qemu")]
 mod uart;
-#[cfg(feature = "board")]
-mod usart;
 
 use cortex_m_rt::entry;
 use panic_probe as _;
@@ -99,16 +96,31 @@ fn init() -> (uart::CmsdkUart, cost::Timer0, &'static str) {
     }
 }
 
-/// Nucleo-F411RE: USART2 at 115200 baud and the DWT cycle counter.
+/// The board build's link: USART2 of the STM32F411 through its HAL.
+#[cfg(feature = "board")]
+type BoardLink =
+    unmix_protocol::serial::NbSerial<stm32f4xx_hal::serial::Serial<stm32f4xx_hal::pac::USART2, u8>>;
+
+/// Nucleo-F411RE: 84 MHz from the internal oscillator (no crystal needed), USART2 on
+/// PA2/PA3 (the ST-LINK's virtual COM port) at 115200 baud 8N1, and the DWT cycle counter.
 #[cfg(all(feature = "board", not(feature = "qemu")))]
-fn init() -> (usart::Usart2, cost::Cycles, &'static str) {
-    let Some(core) = cortex_m::Peripherals::take() else {
-        defmt::panic!("core peripherals taken twice");
+fn init() -> (BoardLink, cost::Cycles, &'static str) {
+    use stm32f4xx_hal::{pac, prelude::*, rcc::Config};
+
+    let (Some(core), Some(device)) = (cortex_m::Peripherals::take(), pac::Peripherals::take())
+    else {
+        defmt::panic!("peripherals taken twice");
     };
-    // SAFETY: called once, at boot; USART2 and PA2/PA3 are used nowhere else.
-    let link = unsafe { usart::Usart2::new(115_200) };
+    let mut rcc = device.RCC.freeze(Config::hsi().sysclk(84.MHz()));
+    let gpioa = device.GPIOA.split(&mut rcc);
+    let serial = device
+        .USART2
+        .serial((gpioa.pa2, gpioa.pa3), 115_200.bps(), &mut rcc);
+    let Ok(serial) = serial else {
+        defmt::panic!("USART2 cannot run at 115200 baud from these clocks");
+    };
     (
-        link,
+        unmix_protocol::serial::NbSerial::new(serial),
         cost::Cycles::start(core.DCB, core.DWT),
         "nucleo-f411re",
     )

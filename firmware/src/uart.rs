@@ -12,7 +12,7 @@
 
 use embedded_io::{ErrorType, Read, ReadReady, Write, WriteReady};
 
-use crate::link::Overrun;
+use unmix_protocol::serial::SerialError;
 
 const DATA: usize = 0x0;
 const STATE: usize = 0x4;
@@ -62,12 +62,12 @@ impl CmsdkUart {
 }
 
 impl ErrorType for CmsdkUart {
-    type Error = Overrun;
+    type Error = SerialError;
 }
 
 impl Read for CmsdkUart {
     /// Waits for at least one byte, then takes the bytes available without waiting.
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Overrun> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, SerialError> {
         if buf.is_empty() {
             return Ok(0);
         }
@@ -79,7 +79,7 @@ impl Read for CmsdkUart {
             if state & RX_OVERRUN != 0 {
                 // Writing 1 clears the flag.
                 self.write_reg(STATE, RX_OVERRUN);
-                return Err(Overrun);
+                return Err(SerialError::Overrun);
             }
             if state & RX_FULL == 0 {
                 break;
@@ -92,7 +92,7 @@ impl Read for CmsdkUart {
 }
 
 impl ReadReady for CmsdkUart {
-    fn read_ready(&mut self) -> Result<bool, Overrun> {
+    fn read_ready(&mut self) -> Result<bool, SerialError> {
         Ok(self.state() & RX_FULL != 0)
     }
 }
@@ -100,7 +100,7 @@ impl ReadReady for CmsdkUart {
 impl Write for CmsdkUart {
     /// Waits until the transmit buffer is free, then writes as many bytes as go without
     /// waiting again (one, as the UART holds one).
-    fn write(&mut self, buf: &[u8]) -> Result<usize, Overrun> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, SerialError> {
         if buf.is_empty() {
             return Ok(0);
         }
@@ -117,14 +117,14 @@ impl Write for CmsdkUart {
         Ok(n)
     }
 
-    fn flush(&mut self) -> Result<(), Overrun> {
+    fn flush(&mut self) -> Result<(), SerialError> {
         while self.state() & TX_FULL != 0 {}
         Ok(())
     }
 }
 
 impl WriteReady for CmsdkUart {
-    fn write_ready(&mut self) -> Result<bool, Overrun> {
+    fn write_ready(&mut self) -> Result<bool, SerialError> {
         Ok(self.state() & TX_FULL == 0)
     }
 }

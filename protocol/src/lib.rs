@@ -37,6 +37,7 @@ mod frame;
 pub mod io;
 mod message;
 mod samples;
+pub mod serial;
 
 pub use frame::{EncodeError, FrameDecoder, FrameError, encode, max_frame_len, payload_crc};
 pub use message::{

@@ -52,16 +52,19 @@ pub fn test_all() -> Result<(), String> {
         ]))
     })?;
 
-    step("clippy, warnings denied (firmware)", || {
-        run(setup.cross_cargo(&root.join("firmware"), "clippy").args([
-            "--release",
-            "--target",
-            firmware::TARGET,
-            "--",
-            "-D",
-            "warnings",
-        ]))
-    })?;
+    step(
+        "clippy, warnings denied (firmware, QEMU and board builds)",
+        || {
+            for features in [&[][..], &["--no-default-features", "--features", "board"]] {
+                run(setup
+                    .cross_cargo(&root.join("firmware"), "clippy")
+                    .args(["--release", "--target", firmware::TARGET])
+                    .args(features)
+                    .args(["--", "-D", "warnings"]))?;
+            }
+            Ok(())
+        },
+    )?;
 
     step(
         "firmware for a real board (STM32F411, defmt over RTT) builds, laid out for its flash",
