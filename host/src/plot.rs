@@ -169,10 +169,12 @@ pub fn plot_fit(
             Ok::<(), String>(())
         };
 
+    // The measured spectrum is a wide light band under everything else, so that the thin
+    // fitted total stays visible inside it wherever the two agree.
     draw(
         &mut chart,
         &measured,
-        RGBColor(150, 150, 150).stroke_width(1),
+        RGBColor(190, 190, 190).stroke_width(4),
         "measured".into(),
     )?;
     for (j, contribution) in parts.phases.iter().enumerate() {
