@@ -28,6 +28,23 @@ fn view(lib: &Library, storage: &[f32]) -> PreparedView<'static> {
     PreparedView::new(lib.shape, leaked).expect("view")
 }
 
+/// The library's columns in `f64` and the estimate of their condition number after scaling
+/// to unit norm ([`condition`]).
+fn columns_and_condition(lib: &Library) -> (Vec<Vec<f64>>, f64) {
+    let cols = lib.columns_f64();
+    let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
+    let kappa = condition(&refs);
+    (cols, kappa)
+}
+
+/// Random coefficients, each scaled by its column's inverse norm so that every phase
+/// contributes a response of about the same size.
+fn truth_of_even_responses(rng: &mut Rng, cols: &[Vec<f64>]) -> Vec<f64> {
+    cols.iter()
+        .map(|c| rng.normal() / dot(c, c).sqrt())
+        .collect()
+}
+
 #[test]
 fn lstsq_matches_f64_reference_up_to_cond_1e4_with_scales_spread_1e6() {
     let mut rng = Rng::new(1);
@@ -36,15 +53,11 @@ fn lstsq_matches_f64_reference_up_to_cond_1e4_with_scales_spread_1e6() {
         for &k in &[2usize, 5, 8, 16] {
             let lib = conditioned(&mut rng, 300, k, cond, 6.0);
             let prepared = view(&lib, &lib.prepare());
-            let cols = lib.columns_f64();
-            let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
-            let kappa = condition(&refs);
+            let (cols, kappa) = columns_and_condition(&lib);
 
-            let truth: Vec<f64> = cols
-                .iter()
-                .map(|c| rng.normal() / dot(c, c).sqrt())
-                .collect();
+            let truth = truth_of_even_responses(&mut rng, &cols);
             let y = to_f32(&lib.apply(&truth));
+            let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
             let want = lstsq(&refs, &to_f64(&y)).expect("reference");
 
             let fit = prepared
@@ -76,9 +89,7 @@ fn nnls_and_fcls_match_brute_force_on_nearly_collinear_peaks() {
     for background in [Background::None, Background::Chebyshev { degree: 2 }] {
         let lib = peaks(512, &centres, 6.0, background);
         let prepared = view(&lib, &lib.prepare());
-        let cols = lib.columns_f64();
-        let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
-        let kappa = condition(&refs);
+        let (cols, kappa) = columns_and_condition(&lib);
 
         for trial in 0..20 {
             let mut truth: Vec<f64> = (0..cols.len()).map(|_| rng.uniform() * 100.0).collect();
@@ -605,9 +616,7 @@ fn nnls_and_fcls_match_brute_force_up_to_cond_1e4_with_scales_spread_1e6() {
             for trial in 0..4 {
                 let lib = conditioned(&mut rng, 300, k, cond, 6.0);
                 let prepared = view(&lib, &lib.prepare());
-                let cols = lib.columns_f64();
-                let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
-                let kappa = condition(&refs);
+                let (cols, kappa) = columns_and_condition(&lib);
 
                 // Coefficients summing to one, one phase absent, a little noise.
                 let mut truth: Vec<f64> = (0..k).map(|_| rng.uniform() + 0.1).collect();
@@ -675,14 +684,9 @@ fn ridge_matches_f64_augmented_least_squares_up_to_cond_1e4() {
         for &k in &[2usize, 5, 8] {
             let lib = conditioned(&mut rng, 300, k, cond, 6.0);
             let prepared = view(&lib, &lib.prepare());
-            let cols = lib.columns_f64();
-            let refs: Vec<&[f64]> = cols.iter().map(|c| c.as_slice()).collect();
-            let kappa = condition(&refs);
+            let (cols, kappa) = columns_and_condition(&lib);
 
-            let truth: Vec<f64> = cols
-                .iter()
-                .map(|c| rng.normal() / dot(c, c).sqrt())
-                .collect();
+            let truth = truth_of_even_responses(&mut rng, &cols);
             let y = to_f32(&lib.apply(&truth));
 
             // Penalise about as much as the median column's squared norm: strong for the

@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{Run, Table, npy_preamble, unmix};
+use common::{FIT_CSV, Run, Table, npy_preamble, unmix};
 
 const CHANNELS: usize = 100;
 
@@ -373,13 +373,6 @@ fn conflicting_fit_options_are_refused() {
     let dir = setup();
     let d = dir.path();
     write_spectra(d, 1, |_, _| None);
-    let base = [
-        "fit",
-        "--library",
-        "library.csv",
-        "--spectra",
-        "spectra.csv",
-    ];
 
     for (extra, message) in [
         (&["--method", "ridge"][..], "--method ridge needs --lambda"),
@@ -393,7 +386,7 @@ fn conflicting_fit_options_are_refused() {
         ),
         (&["--background", "9"][..], "--background 9"),
     ] {
-        let run = unmix(d, &[&base[..], extra].concat());
+        let run = unmix(d, &[&FIT_CSV[..], extra].concat());
         assert_eq!(run.code, 1, "{extra:?}");
         assert!(run.stderr.contains(message), "{extra:?}: {}", run.stderr);
     }
@@ -558,13 +551,7 @@ fn a_library_of_17_phases_names_the_limit_of_16() {
     write_spectra(d, 1, |_, _| None);
 
     for background in [None, Some("2")] {
-        let mut args = vec![
-            "fit",
-            "--library",
-            "library.csv",
-            "--spectra",
-            "spectra.csv",
-        ];
+        let mut args = FIT_CSV.to_vec();
         args.extend(
             background
                 .map(|degree| ["--background", degree])
@@ -583,17 +570,10 @@ fn io_errors_exit_1_while_clap_usage_errors_keep_2() {
     let dir = setup();
     let d = dir.path();
     write_spectra(d, 1, |_, _| None);
-    let base = [
-        "fit",
-        "--library",
-        "library.csv",
-        "--spectra",
-        "spectra.csv",
-    ];
 
     // Linux's /dev/full refuses every write with ENOSPC.
     if Path::new("/dev/full").exists() {
-        let run = unmix(d, &[&base[..], &["--out", "/dev/full"]].concat());
+        let run = unmix(d, &[&FIT_CSV[..], &["--out", "/dev/full"]].concat());
         assert_eq!(run.code, 1, "{}", run.stderr);
         assert!(
             run.stderr.contains("/dev/full: writing results: "),
@@ -602,7 +582,7 @@ fn io_errors_exit_1_while_clap_usage_errors_keep_2() {
         );
     }
 
-    let run = unmix(d, &[&base[..], &["--no-such-option"]].concat());
+    let run = unmix(d, &[&FIT_CSV[..], &["--no-such-option"]].concat());
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("Usage:"), "{}", run.stderr);
 }

@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{Table, npy_preamble, unmix, unmix_ok};
+use common::{FIT_CSV, Table, npy_preamble, unmix, unmix_ok};
 use unmix::{Background, FitOptions, Method, PreparedView, Shape};
 use unmix_host::formats::{self, Library};
 
@@ -122,18 +122,7 @@ fn fitted_fractions_match_the_simulated_truth() {
     let dir = tempfile::tempdir().unwrap();
     simulate(dir.path(), "24", &["--counts", "1e6", "--seed", "11"]);
 
-    let run = unmix_ok(
-        dir.path(),
-        &[
-            "fit",
-            "--library",
-            "library.csv",
-            "--spectra",
-            "spectra.csv",
-            "--background",
-            "2",
-        ],
-    );
+    let run = unmix_ok(dir.path(), &[&FIT_CSV[..], &["--background", "2"]].concat());
     fs::write(dir.path().join("out.csv"), &run.stdout).unwrap();
     let out = Table::read(&dir.path().join("out.csv"));
     let truth = Table::read(&dir.path().join("truth.csv"));
@@ -221,13 +210,7 @@ fn output_equals_the_kernel_bit_for_bit_for_every_method() {
         ),
     ];
     for (flags, method, background) in cases {
-        let mut args = vec![
-            "fit",
-            "--library",
-            "library.csv",
-            "--spectra",
-            "spectra.csv",
-        ];
+        let mut args = FIT_CSV.to_vec();
         args.extend_from_slice(flags);
         args.extend_from_slice(&["--out", "out.csv"]);
         unmix_ok(dir.path(), &args);
@@ -483,19 +466,8 @@ fn fit_plot_is_a_png() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     simulate(d, "2", &[]);
-    let args = [
-        "fit",
-        "--library",
-        "library.csv",
-        "--spectra",
-        "spectra.csv",
-        "--background",
-        "2",
-    ];
-    let run = unmix_ok(
-        d,
-        &[&args[..], &["--out", "o.csv", "--plot", "fit.png"]].concat(),
-    );
+    let options = ["--background", "2", "--out", "o.csv", "--plot", "fit.png"];
+    let run = unmix_ok(d, &[&FIT_CSV[..], &options].concat());
 
     let png = fs::read(d.join("fit.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000);
@@ -508,19 +480,9 @@ fn a_plot_that_cannot_be_written_leaves_the_table_and_the_summary() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     simulate(d, "2", &[]);
-    let args = [
-        "fit",
-        "--library",
-        "library.csv",
-        "--spectra",
-        "spectra.csv",
-        "--out",
-        "o.csv",
-        "--plot",
-        "missing/fit.png",
-    ];
+    let options = ["--out", "o.csv", "--plot", "missing/fit.png"];
 
-    let run = unmix(d, &args);
+    let run = unmix(d, &[&FIT_CSV[..], &options].concat());
 
     assert_eq!(run.code, 1, "{}", run.stderr);
     let expected = "unmix: missing/fit.png: cannot write the plot: No such file or directory";

@@ -10,6 +10,15 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
+/// `unmix fit` of `spectra.csv` against `library.csv`, before any further options.
+pub const FIT_CSV: [&str; 5] = [
+    "fit",
+    "--library",
+    "library.csv",
+    "--spectra",
+    "spectra.csv",
+];
+
 /// What one run of the binary did.
 pub struct Run {
     pub code: i32,
