@@ -71,7 +71,7 @@
 //! with a tiny optimal coefficient at zero, which moved the others by up to `150 kappa eps`.
 //!
 //! Stack per fit call, measured on the Cortex-M4F by painting (`cargo xtask bench`): at most
-//! 5,768 bytes for `Nnls` and `Fcls` and 3,916 for `Lstsq` and `Ridge` over `k` up to 16,
+//! 5,808 bytes for `Nnls` and `Fcls` and 3,932 for `Lstsq` and `Ridge` over `k` up to 16,
 //! 3,032 bytes for `Nnls` at `k = 8`; it does not depend on `n`. The compressed problem's
 //! arrays are sized to the column count, so a wider library needs more. Preparation uses a
 //! caller scratch of [`prepare_scratch_len`] `f64` (128.5 KiB for `n = 2048, c = 8`) plus

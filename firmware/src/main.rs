@@ -13,7 +13,8 @@
 //!   ends QEMU with failure.
 //! - `board`: an STM32F411 (Nucleo-F411RE) flashed and run by probe-rs. The link is USART2
 //!   on the ST-LINK's virtual COM port, set up by stm32f4xx-hal and carried as `embedded-io`
-//!   by `unmix_protocol::serial::NbSerial`, fits are priced in cycles by the DWT, and defmt goes over RTT.
+//!   by `unmix_protocol::serial::NbSerial`, fits are priced in cycles by the DWT, and defmt
+//!   goes over RTT.
 //!
 //! Memory: no heap. The buffers are statics taken once ([`static_cell`]); their sizes are
 //! in [`server`]. The stack is painted at reset and its high-water mark reported

@@ -359,13 +359,15 @@ impl SpectraFormat {
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase)
             .unwrap_or_default();
-        match ext.as_str() {
-            "csv" => Ok(SpectraFormat::Csv),
-            "npy" => Ok(SpectraFormat::Npy),
-            "xy" => Ok(SpectraFormat::Xy),
-            "msa" => Ok(SpectraFormat::Msa),
-            _ => Err("spectra are written as .csv, .npy, .xy or .msa".to_string()),
-        }
+        const ALL: [SpectraFormat; 4] = [
+            SpectraFormat::Csv,
+            SpectraFormat::Npy,
+            SpectraFormat::Xy,
+            SpectraFormat::Msa,
+        ];
+        ALL.into_iter()
+            .find(|format| format.extension() == ext)
+            .ok_or_else(|| "spectra are written as .csv, .npy, .xy or .msa".to_string())
     }
 
     fn extension(self) -> &'static str {
